@@ -1,0 +1,86 @@
+#include "agent_config.h"
+
+#include "config.h"
+
+namespace mash::agent {
+
+using std::chrono::milliseconds;
+
+Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
+  auto loaded = ConfigFile::load(path);
+  if (!loaded.ok()) return loaded.error();
+  ConfigFile& cfg = *loaded;
+  AgentConfig out;
+
+#define MASH_TRY(var, expr)            \
+  auto var = (expr);                   \
+  if (!var.ok()) return var.error();
+
+  MASH_TRY(level, cfg.string_or("log.level", "info"));
+  if (!parse_log_level(*level, &out.log_level)) {
+    return cfg.error("log.level", "must be one of debug, info, warn, error");
+  }
+
+  MASH_TRY(address, cfg.string("broker.address"));
+  auto colon = address->rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address->size()) {
+    return cfg.error("broker.address", "expected host:port, got \"" + *address + "\"");
+  }
+  std::string host = address->substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  long port = 0;
+  for (char c : address->substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) return cfg.error("broker.address", "invalid port");
+    port = port * 10 + (c - '0');
+  }
+  if (port < 1 || port > 65535) return cfg.error("broker.address", "port out of range");
+  out.link.host = host;
+  out.link.port = static_cast<uint16_t>(port);
+  MASH_TRY(name, cfg.string_or("broker.name", host));
+  out.link.server_name = *name;
+
+  MASH_TRY(ca, cfg.path("tls.ca", true));
+  MASH_TRY(cert, cfg.path("tls.cert", true));
+  MASH_TRY(key, cfg.path("tls.key", true));
+  MASH_TRY(crl, cfg.path("tls.crl", true));
+  out.tls = TlsFiles{*ca, *cert, *key, *crl};
+  if (auto st = check_private_key_mode(*key); !st.ok()) return cfg.error("tls.key", st.error().message);
+  auto info = read_certificate_info(*cert);
+  if (!info.ok()) return cfg.error("tls.cert", info.error().message);
+  if (!info->agency) {
+    return cfg.error("tls.cert", "certificate names no agency (subjectAltName URI:urn:mash:agency:<id>)");
+  }
+  out.agency = *info->agency;
+
+  auto& link = out.link.link;
+  MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),
+                             milliseconds(300'000)));
+  MASH_TRY(idle, cfg.millis_or("link.idle_timeout_ms", milliseconds(30'000), milliseconds(150),
+                               milliseconds(900'000)));
+  if (*idle < 2 * *hb) {
+    return cfg.error("link.idle_timeout_ms", "must be at least twice link.heartbeat_interval_ms");
+  }
+  link.heartbeat_interval = *hb;
+  link.idle_timeout = *idle;
+  MASH_TRY(frame, cfg.integer_or("link.max_frame_bytes", 4 << 20, 4096, 64 << 20));
+  if (*frame % 8 != 0) return cfg.error("link.max_frame_bytes", "must be a multiple of 8");
+  link.limits = FrameLimits::for_frame_size(static_cast<uint32_t>(*frame));
+  MASH_TRY(connect, cfg.millis_or("link.connect_timeout_ms", milliseconds(10'000), milliseconds(100),
+                                  milliseconds(120'000)));
+  out.link.connect_timeout = *connect;
+  MASH_TRY(rmin, cfg.millis_or("link.reconnect_initial_ms", milliseconds(500), milliseconds(10),
+                               milliseconds(60'000)));
+  MASH_TRY(rmax, cfg.millis_or("link.reconnect_max_ms", milliseconds(60'000), milliseconds(10),
+                               milliseconds(3'600'000)));
+  if (*rmax < *rmin) {
+    return cfg.error("link.reconnect_max_ms", "must not be less than link.reconnect_initial_ms");
+  }
+  out.link.reconnect_initial = *rmin;
+  out.link.reconnect_max = *rmax;
+#undef MASH_TRY
+
+  if (auto st = cfg.check_no_unknown_keys(); !st.ok()) return st.error();
+  return out;
+}
+
+}  // namespace mash::agent

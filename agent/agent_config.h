@@ -1,0 +1,23 @@
+// The agent's configuration file (TOML). Example: deploy/examples/agent.toml.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "broker_link.h"
+#include "log.h"
+#include "result.h"
+#include "tls.h"
+
+namespace mash::agent {
+
+struct AgentConfig {
+  BrokerLinkOptions link;   // [broker] address, name; [link] ...
+  TlsFiles tls;             // [tls] ca, cert, key, crl
+  std::string agency;       // read from tls.cert, never configured
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+Result<AgentConfig> load_agent_config(const std::filesystem::path& path);
+
+}  // namespace mash::agent

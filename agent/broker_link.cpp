@@ -1,0 +1,194 @@
+#include "broker_link.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <capnp/message.h>
+#include <openssl/x509.h>
+
+#include <random>
+
+#include "link.capnp.h"
+
+namespace mash::agent {
+
+namespace asio = boost::asio;
+
+BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      tls_(std::move(tls)),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      backoff_(options_.reconnect_initial, options_.reconnect_max, std::random_device{}()),
+      resolver_(strand_),
+      timer_(strand_),
+      attempt_timer_(strand_) {}
+
+void BrokerLink::start() {
+  asio::dispatch(strand_, [self = shared_from_this()] { self->connect(); });
+}
+
+void BrokerLink::stop() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->timer_.cancel();
+    self->attempt_timer_.cancel();
+    self->resolver_.cancel();
+    if (self->stream_) {
+      boost::system::error_code ignored;
+      self->stream_->lowest_layer().close(ignored);
+    }
+    if (self->session_) self->session_->close("agent stopping");
+  });
+}
+
+void BrokerLink::connect() {
+  if (stopped_) return;
+  const uint64_t id = ++attempt_id_;
+  counters_.attempts.fetch_add(1);
+  attempt_timer_.expires_after(options_.connect_timeout);
+  attempt_timer_.async_wait([self = shared_from_this(), id](const boost::system::error_code& ec) {
+    if (ec || self->attempt_id_ != id || self->connected_) return;
+    // Abort whichever step is pending; its handler reports the failure and reschedules.
+    self->resolver_.cancel();
+    if (self->stream_) {
+      boost::system::error_code ignored;
+      self->stream_->lowest_layer().close(ignored);
+    }
+    if (self->session_) self->session_->close("broker did not answer hello in time");
+  });
+  resolver_.async_resolve(options_.host, std::to_string(options_.port),
+                          [self = shared_from_this()](auto ec, auto results) {
+                            self->on_resolved(ec, std::move(results));
+                          });
+}
+
+void BrokerLink::on_resolved(const boost::system::error_code& ec,
+                             asio::ip::tcp::resolver::results_type results) {
+  if (stopped_) return;
+  if (ec) return fail_attempt("resolve", ec.message());
+  stream_ = std::make_unique<TlsStream>(strand_, *tls_);
+  if (auto st = set_expected_server_name(stream_->native_handle(), options_.server_name); !st.ok()) {
+    return fail_attempt("tls", st.error().message);
+  }
+  asio::async_connect(stream_->lowest_layer(), results,
+                      [self = shared_from_this()](auto ec, const auto&) { self->on_connected(ec); });
+}
+
+void BrokerLink::on_connected(const boost::system::error_code& ec) {
+  if (stopped_) return;
+  if (ec) return fail_attempt("connect", ec.message());
+  stream_->async_handshake(asio::ssl::stream_base::client,
+                           [self = shared_from_this()](auto ec) { self->on_handshake(ec); });
+}
+
+void BrokerLink::on_handshake(const boost::system::error_code& ec) {
+  if (stopped_) return;
+  if (ec) {
+    counters_.handshake_failures.fetch_add(1);
+    std::string reason = ec.message();
+    if (SSL_get_verify_result(stream_->native_handle()) != X509_V_OK) {
+      reason = "broker certificate refused: " + verify_result_text(stream_->native_handle());
+    }
+    return fail_attempt("tls-handshake", reason);
+  }
+  std::string label = options_.host + ":" + std::to_string(options_.port);
+  session_ = std::make_shared<LinkSession>(std::move(*stream_), options_.link, log_, label);
+  stream_.reset();
+  std::weak_ptr<BrokerLink> weak = shared_from_this();
+  LinkSession::Handler handler;
+  handler.on_message = [weak](LinkSession& s, Frame& f) {
+    if (auto self = weak.lock()) self->on_message(s, f);
+  };
+  handler.on_closed = [weak](LinkSession&, const std::string& reason) {
+    if (auto self = weak.lock()) self->on_closed(reason);
+  };
+  session_->start(std::move(handler));
+
+  capnp::MallocMessageBuilder builder;
+  auto hello = builder.initRoot<wire::Message>().initHello();
+  hello.setProtocolVersion(wire::PROTOCOL_VERSION);
+  hello.setSoftware(options_.software);
+  hello.setHeartbeatIntervalMs(static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
+  session_->send(encode_frame(builder, options_.link.limits));
+}
+
+void BrokerLink::on_message(LinkSession& session, Frame& frame) {
+  auto msg = frame.message();
+  if (!connected_) {
+    if (msg.which() == wire::Message::ERROR) {
+      log_.warn("broker-refused", {{"code", static_cast<int>(msg.getError().getCode())},
+                                   {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
+      session.close("broker refused the connection");
+      return;
+    }
+    if (msg.which() != wire::Message::HELLO) {
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                   "expected hello as the first message");
+      return;
+    }
+    if (msg.getHello().getProtocolVersion() != wire::PROTOCOL_VERSION) {
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::UNSUPPORTED_VERSION),
+                                   "agent speaks protocol version " +
+                                       std::to_string(wire::PROTOCOL_VERSION));
+      return;
+    }
+    connected_ = true;
+    attempt_timer_.cancel();
+    backoff_.reset();
+    counters_.connected.fetch_add(1);
+    log_.info("connected", {{"broker", session.peer_label()},
+                            {"software", std::string(msg.getHello().getSoftware().cStr()).substr(0, 128)}});
+    return;
+  }
+  switch (msg.which()) {
+    case wire::Message::ERROR:
+      log_.warn("broker-error", {{"code", static_cast<int>(msg.getError().getCode())},
+                                 {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
+      return;
+    case wire::Message::POLICY_BUNDLE:
+    case wire::Message::ENQUIRY:
+      // Policy and enquiry handling arrive with the agent issue; until then these are logged.
+      log_.debug("message-received", {{"type", static_cast<int>(msg.which())}});
+      return;
+    default:
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                   "unexpected message from the broker");
+  }
+}
+
+void BrokerLink::on_closed(const std::string& reason) {
+  bool was_connected = connected_.exchange(false);
+  session_.reset();
+  if (was_connected) {
+    counters_.disconnects.fetch_add(1);
+    log_.warn("disconnected", {{"reason", reason}});
+  } else {
+    log_.warn("connect-failed", {{"stage", "hello"}, {"reason", reason}});
+  }
+  schedule_reconnect();
+}
+
+void BrokerLink::fail_attempt(const std::string& stage, const std::string& reason) {
+  if (stream_) {
+    boost::system::error_code ignored;
+    stream_->lowest_layer().close(ignored);
+    stream_.reset();
+  }
+  log_.warn("connect-failed", {{"stage", stage}, {"reason", reason}});
+  schedule_reconnect();
+}
+
+void BrokerLink::schedule_reconnect() {
+  attempt_timer_.cancel();
+  if (stopped_) return;
+  auto delay = backoff_.next();
+  log_.info("reconnect-scheduled", {{"delay_ms", delay.count()}, {"attempt", backoff_.attempt()}});
+  timer_.expires_after(delay);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->connect();
+  });
+}
+
+}  // namespace mash::agent

@@ -1,0 +1,287 @@
+#include "agent_listener.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <capnp/message.h>
+
+#include "link.capnp.h"
+
+namespace mash::broker {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string endpoint_text(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+const char* message_name(wire::Message::Which which) {
+  switch (which) {
+    case wire::Message::HELLO: return "hello";
+    case wire::Message::POLICY_BUNDLE: return "policy-bundle";
+    case wire::Message::ENQUIRY: return "enquiry";
+    case wire::Message::ACKNOWLEDGEMENT: return "acknowledgement";
+    case wire::Message::ANSWER: return "answer";
+    case wire::Message::HEARTBEAT: return "heartbeat";
+    case wire::Message::ERROR: return "error";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+// A connection between accept and the end of the TLS handshake.
+class AgentListener::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<AgentListener> owner, asio::ip::tcp::socket socket)
+      : owner_(std::move(owner)),
+        peer_(endpoint_text(socket)),
+        stream_(std::move(socket), *owner_->tls_),
+        timer_(stream_.get_executor()) {}
+
+  void start() {
+    timer_.expires_after(owner_->options_.handshake_timeout);
+    timer_.async_wait(asio::bind_executor(stream_.get_executor(), [self = shared_from_this()](auto ec) {
+      if (ec || self->done_) return;
+      self->done_ = true;
+      boost::system::error_code ignored;
+      self->stream_.lowest_layer().close(ignored);
+      self->fail("handshake timed out");
+    }));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            asio::bind_executor(stream_.get_executor(),
+                                                [self = shared_from_this()](auto ec) {
+                                                  self->on_handshake(ec);
+                                                }));
+  }
+
+ private:
+  void on_handshake(const boost::system::error_code& ec) {
+    if (done_) return;
+    done_ = true;
+    timer_.cancel();
+    if (ec) {
+      std::string reason = ec.message();
+      long verify = SSL_get_verify_result(stream_.native_handle());
+      if (verify != X509_V_OK) reason = verify_result_text(stream_.native_handle());
+      boost::system::error_code ignored;
+      stream_.lowest_layer().close(ignored);
+      fail(reason);
+      return;
+    }
+    auto agency = peer_agency_id(stream_.native_handle());
+    if (!agency.ok()) {  // the verify callback should have refused it already
+      boost::system::error_code ignored;
+      stream_.lowest_layer().close(ignored);
+      fail(agency.error().message);
+      return;
+    }
+    auto session = std::make_shared<LinkSession>(std::move(stream_), owner_->options_.link,
+                                                 owner_->log_, peer_);
+    owner_->on_established(std::move(session), *agency);
+  }
+
+  void fail(const std::string& reason) {
+    owner_->counters_.handshakes_refused.fetch_add(1);
+    owner_->open_.fetch_sub(1);
+    owner_->log_.warn("handshake-refused", {{"peer", peer_}, {"reason", reason}});
+  }
+
+  std::shared_ptr<AgentListener> owner_;
+  std::string peer_;
+  TlsStream stream_;
+  asio::steady_timer timer_;
+  bool done_ = false;
+};
+
+AgentListener::AgentListener(asio::io_context& io, TlsContext tls, AgentListenerOptions options,
+                             Logger log, AgentRegistry& registry)
+    : io_(io),
+      tls_(std::move(tls)),
+      options_(std::move(options)),
+      log_(std::move(log)),
+      registry_(registry),
+      acceptor_(asio::make_strand(io)) {}
+
+AgentListener::~AgentListener() = default;
+
+Status AgentListener::listen(const asio::ip::tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.address().to_string() +
+                                                   ":" + std::to_string(endpoint.port()) + ": " +
+                                                   ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  log_.info("listening", {{"address", endpoint.address().to_string()}, {"port", port_}});
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+  return {};
+}
+
+void AgentListener::do_accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](
+                                                     boost::system::error_code ec,
+                                                     asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || self->stopped_) return;
+    if (ec) {
+      self->log_.warn("accept-failed", {{"error", ec.message()}});
+    } else if (self->open_.load() >= self->options_.max_connections) {
+      self->counters_.over_capacity.fetch_add(1);
+      self->log_.warn("connection-refused", {{"peer", endpoint_text(socket)},
+                                             {"reason", "too many connections"}});
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      self->counters_.accepted.fetch_add(1);
+      self->open_.fetch_add(1);
+      std::make_shared<Connection>(self, std::move(socket))->start();
+    }
+    self->do_accept();
+  });
+}
+
+void AgentListener::track(const std::shared_ptr<LinkSession>& s) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.insert(s);
+}
+
+void AgentListener::untrack(const LinkSession* s) {
+  std::lock_guard lock(sessions_mutex_);
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (it->get() == s) {
+      sessions_.erase(it);
+      return;
+    }
+  }
+}
+
+void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::string agency) {
+  track(session);
+  if (stopped_) {
+    session->close("broker stopping");
+  }
+  log_.debug("handshake-ok", {{"agency", agency}, {"peer", session->peer_label()}});
+  auto greeted = std::make_shared<bool>(false);
+  std::weak_ptr<AgentListener> weak = shared_from_this();
+  LinkSession::Handler handler;
+  handler.on_message = [weak, agency, greeted](LinkSession& s, Frame& f) {
+    if (auto self = weak.lock()) self->on_message(s, f, agency, *greeted);
+  };
+  handler.on_closed = [weak, agency, greeted](LinkSession& s, const std::string& reason) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->open_.fetch_sub(1);
+    if (*greeted) {
+      self->registry_.remove(agency, &s);
+      self->log_.info("agent-disconnected",
+                      {{"agency", agency}, {"peer", s.peer_label()}, {"reason", reason}});
+    } else {
+      self->log_.info("connection-closed",
+                      {{"agency", agency}, {"peer", s.peer_label()}, {"reason", reason}});
+    }
+    self->untrack(&s);
+  };
+  session->start(std::move(handler));
+}
+
+void AgentListener::on_message(LinkSession& session, Frame& frame, const std::string& agency,
+                               bool& greeted) {
+  auto msg = frame.message();
+  auto which = msg.which();
+  if (!greeted) {
+    if (which != wire::Message::HELLO) {
+      counters_.protocol_errors.fetch_add(1);
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                   "expected hello as the first message");
+      return;
+    }
+    auto hello = msg.getHello();
+    if (hello.getProtocolVersion() != wire::PROTOCOL_VERSION) {
+      counters_.protocol_errors.fetch_add(1);
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::UNSUPPORTED_VERSION),
+                                   "broker speaks protocol version " +
+                                       std::to_string(wire::PROTOCOL_VERSION));
+      return;
+    }
+    greeted = true;
+    ConnectedAgent info;
+    info.agency = agency;
+    info.peer = session.peer_label();
+    info.software = std::string(hello.getSoftware().cStr()).substr(0, 128);
+    info.since = std::chrono::system_clock::now();
+
+    // Answer the hello before anything else can be queued on this connection.
+    capnp::MallocMessageBuilder builder;
+    auto reply = builder.initRoot<wire::Message>().initHello();
+    reply.setProtocolVersion(wire::PROTOCOL_VERSION);
+    reply.setSoftware(options_.software);
+    reply.setHeartbeatIntervalMs(
+        static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
+    session.send(encode_frame(builder, options_.link.limits));
+
+    std::shared_ptr<LinkSession> self_ptr;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      for (const auto& s : sessions_) {
+        if (s.get() == &session) self_ptr = s;
+      }
+    }
+    auto previous = registry_.add(info, self_ptr);
+    if (previous && previous.get() != &session) {
+      counters_.replaced.fetch_add(1);
+      log_.warn("agent-replaced", {{"agency", agency},
+                                   {"old_peer", previous->peer_label()},
+                                   {"new_peer", session.peer_label()}});
+      previous->send_error_and_close(static_cast<int>(wire::Error::Code::REPLACED),
+                                     "a newer connection for this agency took over");
+    }
+    log_.info("agent-connected",
+              {{"agency", agency}, {"peer", session.peer_label()}, {"software", info.software}});
+    return;
+  }
+  switch (which) {
+    case wire::Message::ERROR:
+      log_.warn("agent-error", {{"agency", agency},
+                                {"code", static_cast<int>(msg.getError().getCode())},
+                                {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
+      return;
+    case wire::Message::ACKNOWLEDGEMENT:
+    case wire::Message::ANSWER:
+      // Enquiry handling arrives with the broker's enquiry store; until then these are logged.
+      log_.debug("message-received", {{"agency", agency}, {"type", message_name(which)}});
+      return;
+    default:
+      counters_.protocol_errors.fetch_add(1);
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                   std::string("unexpected message from an agent: ") +
+                                       message_name(which));
+  }
+}
+
+void AgentListener::stop() {
+  if (stopped_.exchange(true)) return;
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+  std::set<std::shared_ptr<LinkSession>> sessions;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions = sessions_;
+  }
+  for (const auto& s : sessions) s->send_error_and_close(
+      static_cast<int>(wire::Error::Code::SHUTTING_DOWN), "broker shutting down");
+}
+
+}  // namespace mash::broker

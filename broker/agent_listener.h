@@ -1,0 +1,81 @@
+// The broker's side of the agent link: accepts agents' TLS connections, learns each agent's
+// agency from its verified certificate, expects a Hello, registers the connection (replacing an
+// older one for the same agency) and keeps it alive with heartbeats.
+//
+// Refusals happen in the TLS handshake, before any message is read: a missing, foreign, expired,
+// revoked or agency-less certificate, or anything but TLS 1.3 (see common/tls.h).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "agent_registry.h"
+#include "link.h"
+#include "log.h"
+#include "result.h"
+#include "tls.h"
+
+namespace mash::broker {
+
+struct AgentListenerOptions {
+  LinkOptions link;
+  // Time allowed for the TLS handshake and for the agent's Hello after it.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // Connections (handshaking or established) held at once; more are closed on accept.
+  size_t max_connections = 512;
+  std::string software = "mash-broker";
+};
+
+struct AgentListenerCounters {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> handshakes_refused{0};
+  std::atomic<uint64_t> over_capacity{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> replaced{0};
+};
+
+class AgentListener : public std::enable_shared_from_this<AgentListener> {
+ public:
+  AgentListener(boost::asio::io_context& io, TlsContext tls, AgentListenerOptions options,
+                Logger log, AgentRegistry& registry);
+  ~AgentListener();
+
+  // Binds and starts accepting. Port 0 picks a free port (see port()).
+  Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  uint16_t port() const { return port_; }
+  // Stops accepting and closes every connection.
+  void stop();
+
+  const AgentListenerCounters& counters() const { return counters_; }
+  size_t open_connections() const { return open_.load(); }
+
+ private:
+  class Connection;
+  void do_accept();
+  void on_established(std::shared_ptr<LinkSession> session, std::string agency);
+  void on_message(LinkSession& session, Frame& frame, const std::string& agency, bool& greeted);
+  void track(const std::shared_ptr<LinkSession>& s);
+  void untrack(const LinkSession* s);
+
+  boost::asio::io_context& io_;
+  TlsContext tls_;
+  AgentListenerOptions options_;
+  Logger log_;
+  AgentRegistry& registry_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  AgentListenerCounters counters_;
+  std::atomic<size_t> open_{0};
+  std::mutex sessions_mutex_;
+  std::set<std::shared_ptr<LinkSession>> sessions_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace mash::broker

@@ -1,0 +1,87 @@
+#include "broker_config.h"
+
+#include "config.h"
+
+namespace mash::broker {
+
+using std::chrono::milliseconds;
+
+Result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "expected address:port, got \"" + text + "\"");
+  }
+  std::string host = text.substr(0, colon);
+  std::string port_text = text.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return make_error(ErrorCode::kInvalidArgument, "invalid port \"" + port_text + "\"");
+    }
+    port = port * 10 + (c - '0');
+  }
+  if (port > 65535) return make_error(ErrorCode::kInvalidArgument, "port out of range");
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "\"" + host + "\" is not a numeric IP address");
+  }
+  return boost::asio::ip::tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
+  auto loaded = ConfigFile::load(path);
+  if (!loaded.ok()) return loaded.error();
+  ConfigFile& cfg = *loaded;
+  BrokerConfig out;
+
+#define MASH_TRY(var, expr)            \
+  auto var = (expr);                   \
+  if (!var.ok()) return var.error();
+
+  MASH_TRY(level, cfg.string_or("log.level", "info"));
+  if (!parse_log_level(*level, &out.log_level)) {
+    return cfg.error("log.level", "must be one of debug, info, warn, error");
+  }
+  MASH_TRY(threads, cfg.integer_or("broker.threads", 2, 1, 64));
+  out.threads = static_cast<unsigned>(*threads);
+
+  MASH_TRY(listen, cfg.string_or("link.listen", "0.0.0.0:7443"));
+  auto endpoint = parse_listen_address(*listen);
+  if (!endpoint.ok()) return cfg.error("link.listen", endpoint.error().message);
+  out.agent_listen = *endpoint;
+
+  MASH_TRY(ca, cfg.path("tls.ca", true));
+  MASH_TRY(cert, cfg.path("tls.cert", true));
+  MASH_TRY(key, cfg.path("tls.key", true));
+  MASH_TRY(crl, cfg.path("tls.crl", true));
+  out.tls = TlsFiles{*ca, *cert, *key, *crl};
+  if (auto st = check_private_key_mode(*key); !st.ok()) return cfg.error("tls.key", st.error().message);
+
+  auto& link = out.listener.link;
+  MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),
+                             milliseconds(300'000)));
+  MASH_TRY(idle, cfg.millis_or("link.idle_timeout_ms", milliseconds(30'000), milliseconds(150),
+                               milliseconds(900'000)));
+  if (*idle < 2 * *hb) {
+    return cfg.error("link.idle_timeout_ms", "must be at least twice link.heartbeat_interval_ms");
+  }
+  link.heartbeat_interval = *hb;
+  link.idle_timeout = *idle;
+  MASH_TRY(handshake, cfg.millis_or("link.handshake_timeout_ms", milliseconds(10'000),
+                                    milliseconds(100), milliseconds(120'000)));
+  out.listener.handshake_timeout = *handshake;
+  MASH_TRY(frame, cfg.integer_or("link.max_frame_bytes", 4 << 20, 4096, 64 << 20));
+  if (*frame % 8 != 0) return cfg.error("link.max_frame_bytes", "must be a multiple of 8");
+  link.limits = FrameLimits::for_frame_size(static_cast<uint32_t>(*frame));
+  MASH_TRY(maxconn, cfg.integer_or("link.max_connections", 512, 1, 65536));
+  out.listener.max_connections = static_cast<size_t>(*maxconn);
+#undef MASH_TRY
+
+  if (auto st = cfg.check_no_unknown_keys(); !st.ok()) return st.error();
+  return out;
+}
+
+}  // namespace mash::broker

@@ -1,0 +1,29 @@
+// The broker's configuration file (TOML). Example: deploy/examples/broker.toml.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "agent_listener.h"
+#include "log.h"
+#include "result.h"
+#include "tls.h"
+
+namespace mash::broker {
+
+struct BrokerConfig {
+  boost::asio::ip::tcp::endpoint agent_listen;  // [link] listen, default 0.0.0.0:7443
+  TlsFiles tls;                                  // [tls] ca, cert, key, crl
+  AgentListenerOptions listener;                 // [link] ...
+  unsigned threads = 2;                          // [broker] threads
+  LogLevel log_level = LogLevel::kInfo;          // [log] level
+};
+
+Result<BrokerConfig> load_broker_config(const std::filesystem::path& path);
+
+// "host:port" with a numeric IPv4/IPv6 address ("[::1]:7443" for IPv6).
+Result<boost::asio::ip::tcp::endpoint> parse_listen_address(const std::string& text);
+
+}  // namespace mash::broker

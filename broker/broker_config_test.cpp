@@ -1,0 +1,54 @@
+#include "broker_config.h"
+
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace mash;
+using namespace mash::broker;
+using namespace mash::testing;
+
+namespace {
+
+std::string tls_section(const TestPki& pki) {
+  auto f = pki.broker();
+  return "[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" +
+         f.key.string() + "\"\ncrl = \"" + f.crl.string() + "\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("a complete broker configuration loads with defaults", "[config]") {
+  TestPki pki;
+  TempDir dir;
+  write_file(dir / "b.toml", tls_section(pki));
+  auto cfg = load_broker_config(dir / "b.toml");
+  REQUIRE(cfg.ok());
+  CHECK(cfg->agent_listen.port() == 7443);
+  CHECK(cfg->listener.link.heartbeat_interval == std::chrono::milliseconds(10'000));
+  CHECK(cfg->threads == 2);
+}
+
+TEST_CASE("broker configuration errors name the key", "[config]") {
+  TestPki pki;
+  TempDir dir;
+  auto check = [&](const std::string& extra, const std::string& expected) {
+    write_file(dir / "b.toml", tls_section(pki) + extra);
+    auto cfg = load_broker_config(dir / "b.toml");
+    INFO(extra);
+    REQUIRE_FALSE(cfg.ok());
+    INFO(cfg.error().message);
+    CHECK(cfg.error().message.find(expected) != std::string::npos);
+  };
+  check("[link]\nlisten = \"localhost:7443\"\n", "link.listen:");
+  check("[link]\nlisten = \"127.0.0.1:99999\"\n", "link.listen:");
+  check("[link]\nheartbeat_interval_ms = 1000\nidle_timeout_ms = 1500\n", "link.idle_timeout_ms:");
+  check("[link]\nmax_frame_bytes = 5001\n", "link.max_frame_bytes:");
+  check("[log]\nlevel = \"loud\"\n", "log.level:");
+  check("[broker]\nthreds = 2\n", "broker.threds: unknown key");
+
+  write_file(dir / "b.toml", "[tls]\nca = \"/nonexistent/ca.crt\"\n");
+  auto cfg = load_broker_config(dir / "b.toml");
+  REQUIRE_FALSE(cfg.ok());
+  CHECK(cfg.error().message.find("tls.ca: file not found") != std::string::npos);
+}

@@ -1,0 +1,103 @@
+// mash-broker: the hub's broker. For now it accepts the agents' connections (agent link) and
+// reports which agencies are connected; enquiries and the web interface build on this.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <cstring>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "agent_listener.h"
+#include "agent_registry.h"
+#include "broker_config.h"
+#include "log.h"
+#include "tls.h"
+#include "version.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: mash-broker --config FILE
+       mash-broker --help | --version
+
+Runs the MASH Exchange broker for one hub. Agents dial in to the agent link
+(default port 7443) over mutually authenticated TLS 1.3.
+
+Options:
+  --config FILE   the broker's TOML configuration (see deploy/examples/broker.toml)
+  --check-config  validate the configuration and exit
+  --help          show this help
+  --version       print the version
+
+Exit status: 0 on a clean stop (SIGINT/SIGTERM), 2 for usage or configuration
+errors, 1 for runtime failures.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << "mash-broker " << MASH_VERSION << "\n";
+      return 0;
+    } else if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--check-config") {
+      check_only = true;
+    } else {
+      std::cerr << "mash-broker: unknown argument '" << arg << "' (try --help)\n";
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "mash-broker: --config FILE is required (try --help)\n";
+    return 2;
+  }
+  auto config = mash::broker::load_broker_config(config_path);
+  if (!config.ok()) {
+    std::cerr << "mash-broker: configuration error: " << config.error().message << "\n";
+    return 2;
+  }
+  auto tls = mash::make_link_server_context(config->tls);
+  if (!tls.ok()) {
+    std::cerr << "mash-broker: configuration error: tls: " << tls.error().message << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "mash-broker: configuration " << config_path << " is valid\n";
+    return 0;
+  }
+
+  mash::Logger log(std::cerr, config->log_level, "broker");
+  boost::asio::io_context io;
+  mash::broker::AgentRegistry registry;
+  config->listener.software = std::string("mash-broker ") + MASH_VERSION;
+  auto listener = std::make_shared<mash::broker::AgentListener>(
+      io, *tls, config->listener, log.child("link"), registry);
+  if (auto st = listener->listen(config->agent_listen); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log.info("stopping", {{"signal", sig}});
+    listener->stop();
+    io.stop();
+  });
+  log.info("started", {{"version", MASH_VERSION}, {"threads", config->threads}});
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < config->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  log.info("stopped");
+  return 0;
+}

@@ -1,0 +1,164 @@
+# The agent link: messages between mash-broker and mash-agent.
+#
+# Each message travels as one frame: a 4-byte big-endian length, then a Cap'n Proto message in
+# the standard (unpacked) serialisation with its segment table. See framing.h for the limits.
+# Evolve only by adding fields and union members with new ordinals; never renumber.
+# Who speaks for an agency comes from the TLS certificate, never from a field here.
+
+@0xd8a8de97cf36856a;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("mash::wire");
+
+const protocolVersion :UInt32 = 1;
+
+struct Message {
+  union {
+    hello @0 :Hello;
+    policyBundle @1 :PolicyBundle;
+    enquiry @2 :Enquiry;
+    acknowledgement @3 :Acknowledgement;
+    answer @4 :Answer;
+    heartbeat @5 :Heartbeat;
+    error @6 :Error;
+  }
+}
+
+# First message in each direction after the TLS handshake.
+struct Hello {
+  protocolVersion @0 :UInt32;
+  software @1 :Text;            # e.g. "mash-agent 0.1.0"
+  signingKey @2 :Data;          # sender's Ed25519 public key (32 bytes) for enquiries/answers
+  policyVersion @3 :UInt64;     # ISA version the sender holds; 0 when none
+  features @4 :List(Text);      # optional capabilities, for negotiation
+  heartbeatIntervalMs @5 :UInt32;  # how often the sender will send heartbeats
+}
+
+# The signed Information Sharing Agreement, broker to agent.
+struct PolicyBundle {
+  agreementId @0 :Text;
+  version @1 :UInt64;
+  document @2 :Data;            # canonical bytes of the agreement
+  signature @3 :Data;           # detached Ed25519 signature over `document`
+}
+
+# An enquiry for one agency. `body` holds the canonical bytes of an EnquiryBody message; the
+# signature covers exactly those bytes, so the agent can keep them as evidence.
+struct Enquiry {
+  id @0 :Data;                  # 16 random bytes; repeated deliveries carry the same id
+  body @1 :Data;
+  signature @2 :Data;           # broker's Ed25519 signature over `body`
+}
+
+struct EnquiryBody {
+  id @0 :Data;
+  agency @1 :Text;              # the agency this copy is addressed to
+  agreementId @2 :Text;
+  policyVersion @3 :UInt64;
+  issuedAtMs @4 :Int64;
+  deadlineMs @5 :Int64;
+  caseRef @6 :Text;
+  purpose @7 :Text;
+  legalBasis @8 :Text;
+  consent @9 :Text;
+  brag @10 :Text;
+  justification @11 :Text;
+  fields @12 :List(Text);       # field ids from the agreement's catalogue
+  subjects @13 :List(Subject);
+}
+
+struct Subject {
+  ref @0 :Text;                 # the enquiry's own label for this person, e.g. "s1"
+  role @1 :Text;                # child, mother, father, carer, sibling, other adult
+  forenames @2 :Text;
+  surname @3 :Text;
+  otherNames @4 :List(Text);
+  dateOfBirth @5 :Text;         # YYYY-MM-DD
+  gender @6 :Text;
+  postcode @7 :Text;
+  address @8 :Text;
+  identifiers @9 :List(Identifier);
+}
+
+struct Identifier {
+  scheme @0 :Text;              # nhs, upn, pnc, probation, housing
+  value @1 :Text;
+}
+
+# The agent has the enquiry durably and will answer it.
+struct Acknowledgement {
+  enquiryId @0 :Data;
+}
+
+# An answer, agent to broker. `body` holds the canonical bytes of an AnswerBody message.
+struct Answer {
+  enquiryId @0 :Data;
+  body @1 :Data;
+  signature @2 :Data;           # agent's Ed25519 signature over `body`
+}
+
+struct AnswerBody {
+  enquiryId @0 :Data;
+  agency @1 :Text;
+  policyVersion @2 :UInt64;
+  answeredAtMs @3 :Int64;
+  status @4 :Status;
+  subjects @5 :List(SubjectAnswer);
+
+  enum Status {
+    answered @0;
+    declined @1;
+    awaitingReview @2;
+  }
+}
+
+struct SubjectAnswer {
+  ref @0 :Text;
+  outcome @1 :Outcome;
+  score @2 :Float64;
+  candidateCount @3 :UInt32;    # for `possible`: how many, never who
+  released @4 :List(FieldValue);
+  withheld @5 :List(Withheld);
+  restricted @6 :Bool;
+  restrictedContact @7 :Text;
+
+  enum Outcome {
+    noRecord @0;
+    possible @1;
+    matched @2;
+  }
+}
+
+struct FieldValue {
+  field @0 :Text;
+  value @1 :Text;
+  date @2 :Text;
+}
+
+struct Withheld {
+  field @0 :Text;
+  reason @1 :Text;
+  clause @2 :Text;
+}
+
+struct Heartbeat {
+  seq @0 :UInt64;
+  sentAtMs @1 :Int64;
+}
+
+# Sent before closing a connection deliberately, so the other side can log why.
+struct Error {
+  code @0 :Code;
+  message @1 :Text;             # for operators; never personal data
+
+  enum Code {
+    unspecified @0;
+    protocol @1;                # unexpected or malformed message
+    unsupportedVersion @2;
+    replaced @3;                # a newer connection for the same agency took over
+    badSignature @4;
+    policyRejected @5;
+    overloaded @6;
+    shuttingDown @7;
+  }
+}

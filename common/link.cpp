@@ -1,0 +1,217 @@
+#include "link.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <capnp/message.h>
+
+namespace mash {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+int64_t unix_millis_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto hb = builder.initRoot<wire::Message>().initHeartbeat();
+  hb.setSeq(seq);
+  hb.setSentAtMs(unix_millis_now());
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_error_frame(int code, const std::string& message,
+                                      const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto err = builder.initRoot<wire::Message>().initError();
+  err.setCode(static_cast<wire::Error::Code>(code));
+  err.setMessage(message.substr(0, 512));
+  return encode_frame(builder, limits);
+}
+
+LinkSession::LinkSession(TlsStream stream, LinkOptions options, Logger log, std::string peer_label)
+    : stream_(std::move(stream)),
+      options_(options),
+      log_(std::move(log)),
+      peer_label_(std::move(peer_label)),
+      tick_timer_(stream_.get_executor()) {}
+
+LinkSession::~LinkSession() = default;
+
+void LinkSession::start(Handler handler) {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), h = std::move(handler)]() mutable {
+    self->handler_ = std::move(h);
+    self->last_rx_ = self->last_tx_ = Clock::now();
+    self->do_read_header();
+    self->schedule_tick();
+  });
+}
+
+void LinkSession::send(std::vector<uint8_t> frame) {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    if (self->closed_ || self->close_after_flush_) return;
+    if (self->out_queue_.size() >= self->options_.max_queued_frames) {
+      self->close_now("send queue full: peer is not reading");
+      return;
+    }
+    self->out_queue_.push_back(std::move(f));
+    if (!self->writing_) self->do_write();
+  });
+}
+
+void LinkSession::send_error_and_close(int code, std::string message) {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), code, m = std::move(message)] {
+    if (self->closed_ || self->close_after_flush_) return;
+    // Drop what has not started to be written, queue the error, close once it is out (or when
+    // the stall check gives up on it).
+    while (self->out_queue_.size() > (self->writing_ ? 1u : 0u)) self->out_queue_.pop_back();
+    self->out_queue_.push_back(make_error_frame(code, m, self->options_.limits));
+    self->close_after_flush_ = true;
+    self->close_reason_ = m;
+    if (!self->writing_) self->do_write();
+  });
+}
+
+void LinkSession::close(std::string reason) {
+  asio::dispatch(stream_.get_executor(),
+                 [self = shared_from_this(), r = std::move(reason)] { self->close_now(r); });
+}
+
+void LinkSession::close_now(const std::string& reason) {
+  if (closed_.exchange(true)) return;
+  tick_timer_.cancel();
+  boost::system::error_code ignored;
+  // No TLS close_notify exchange: a dead or hostile peer must not hold the connection open.
+  stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.lowest_layer().close(ignored);
+  out_queue_.clear();
+  if (handler_.on_closed) handler_.on_closed(*this, reason);
+  // Drop the handler's captures later: we may be running inside one of its functions.
+  asio::post(stream_.get_executor(), [self = shared_from_this()] { self->handler_ = {}; });
+}
+
+void LinkSession::do_read_header() {
+  asio::async_read(stream_, asio::buffer(header_),
+                   asio::bind_executor(stream_.get_executor(),
+                                       [self = shared_from_this()](auto ec, size_t n) {
+                                         self->on_read_header(ec, n);
+                                       }));
+}
+
+void LinkSession::on_read_header(const boost::system::error_code& ec, size_t) {
+  if (closed_) return;
+  if (ec) {
+    close_now(ec == asio::error::eof ? "peer closed the connection" : "read failed: " + ec.message());
+    return;
+  }
+  auto length = parse_frame_header(header_, options_.limits);
+  if (!length.ok()) {
+    log_.warn("frame-refused", {{"peer", peer_label_}, {"reason", length.error().message}});
+    close_now("bad frame: " + length.error().message);
+    return;
+  }
+  body_.resize(*length);
+  asio::async_read(stream_, asio::buffer(body_),
+                   asio::bind_executor(stream_.get_executor(),
+                                       [self = shared_from_this()](auto ec, size_t n) {
+                                         self->on_read_body(ec, n);
+                                       }));
+}
+
+void LinkSession::on_read_body(const boost::system::error_code& ec, size_t) {
+  if (closed_) return;
+  if (ec) {
+    close_now("read failed: " + ec.message());
+    return;
+  }
+  auto frame = decode_frame(body_, options_.limits);
+  if (!frame.ok()) {
+    log_.warn("frame-refused", {{"peer", peer_label_}, {"reason", frame.error().message}});
+    close_now("bad frame: " + frame.error().message);
+    return;
+  }
+  last_rx_ = Clock::now();
+  frames_received_.fetch_add(1);
+  body_.clear();
+  body_.shrink_to_fit();
+  auto& f = **frame;
+  try {
+    auto msg = f.message();
+    if (msg.which() == wire::Message::HEARTBEAT) {
+      // Liveness only: receiving it has already refreshed last_rx_.
+    } else if (handler_.on_message) {
+      handler_.on_message(*this, f);
+    }
+  } catch (const kj::Exception& e) {
+    close_now(std::string("malformed message: ") + e.getDescription().cStr());
+    return;
+  }
+  if (!closed_) do_read_header();
+}
+
+void LinkSession::do_write() {
+  if (out_queue_.empty() || closed_) {
+    writing_ = false;
+    if (close_after_flush_) close_now(close_reason_);
+    return;
+  }
+  writing_ = true;
+  write_started_ = Clock::now();
+  asio::async_write(stream_, asio::buffer(out_queue_.front()),
+                    asio::bind_executor(stream_.get_executor(),
+                                        [self = shared_from_this()](auto ec, size_t n) {
+                                          self->on_write(ec, n);
+                                        }));
+}
+
+void LinkSession::on_write(const boost::system::error_code& ec, size_t) {
+  if (closed_) return;
+  if (ec) {
+    close_now("write failed: " + ec.message());
+    return;
+  }
+  last_tx_ = Clock::now();
+  out_queue_.pop_front();
+  do_write();
+}
+
+void LinkSession::send_heartbeat() {
+  if (close_after_flush_) return;
+  if (out_queue_.size() >= options_.max_queued_frames) return;  // the stall check will act
+  out_queue_.push_back(make_heartbeat_frame(++heartbeat_seq_, options_.limits));
+  last_tx_ = Clock::now();
+  if (!writing_) do_write();
+}
+
+void LinkSession::schedule_tick() {
+  // Check often enough that a dead peer is noticed within idle_timeout plus a quarter of it.
+  auto period = std::min(options_.heartbeat_interval, options_.idle_timeout / 4);
+  if (period < std::chrono::milliseconds(10)) period = std::chrono::milliseconds(10);
+  tick_timer_.expires_after(period);
+  tick_timer_.async_wait(asio::bind_executor(
+      stream_.get_executor(), [self = shared_from_this()](auto ec) { self->on_tick(ec); }));
+}
+
+void LinkSession::on_tick(const boost::system::error_code& ec) {
+  if (ec || closed_) return;
+  auto now = Clock::now();
+  if (now - last_rx_ > options_.idle_timeout) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_rx_).count();
+    close_now("peer silent for " + std::to_string(ms) + " ms");
+    return;
+  }
+  if (writing_ && now - write_started_ > options_.idle_timeout) {
+    close_now("write stalled: peer is not reading");
+    return;
+  }
+  if (now - last_tx_ >= options_.heartbeat_interval) send_heartbeat();
+  schedule_tick();
+}
+
+}  // namespace mash

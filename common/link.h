@@ -1,0 +1,108 @@
+// One established agent-link connection (either side), after the TLS handshake.
+//
+// A LinkSession reads frames (framing.h) and hands each valid message to its handler, keeps a
+// bounded queue of outgoing frames, sends heartbeats, and closes the connection when the peer
+// has been silent longer than the idle timeout, when a write stalls, when the queue overflows,
+// or when a frame breaks a limit. Closing affects this connection only. All work runs on the
+// stream's executor (a strand per connection); send() and close() may be called from any thread.
+//
+// Heartbeat messages are answered here and not passed to the handler.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framing.h"
+#include "log.h"
+
+namespace mash {
+
+struct LinkOptions {
+  // How often each side sends a heartbeat when otherwise idle.
+  std::chrono::milliseconds heartbeat_interval{10'000};
+  // A peer silent for this long (no frame of any kind) is treated as dead.
+  std::chrono::milliseconds idle_timeout{30'000};
+  FrameLimits limits;
+  // Frames waiting to be written; more than this closes the connection (a peer that does not
+  // read must not make us buffer without bound).
+  size_t max_queued_frames = 1024;
+};
+
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+class LinkSession : public std::enable_shared_from_this<LinkSession> {
+ public:
+  struct Handler {
+    // A valid message other than a heartbeat. Runs on the session's strand.
+    std::function<void(LinkSession&, Frame&)> on_message;
+    // Called once when the connection is closed, with the reason. Runs on the session's strand.
+    std::function<void(LinkSession&, const std::string& reason)> on_closed;
+  };
+
+  LinkSession(TlsStream stream, LinkOptions options, Logger log, std::string peer_label);
+  ~LinkSession();
+
+  // Starts reading and the heartbeat timer. Call once, after the handshake.
+  void start(Handler handler);
+  // Queues a complete frame (from encode_frame) for sending.
+  void send(std::vector<uint8_t> frame);
+  // Sends an Error message, then closes.
+  void send_error_and_close(int code, std::string message);
+  // Closes the connection (idempotent); on_closed runs with `reason`.
+  void close(std::string reason);
+
+  const std::string& peer_label() const { return peer_label_; }
+  SSL* ssl() { return stream_.native_handle(); }
+  bool closed() const { return closed_.load(); }
+  uint64_t frames_received() const { return frames_received_.load(); }
+
+ private:
+  void do_read_header();
+  void on_read_header(const boost::system::error_code& ec, size_t n);
+  void on_read_body(const boost::system::error_code& ec, size_t n);
+  void do_write();
+  void on_write(const boost::system::error_code& ec, size_t n);
+  void schedule_tick();
+  void on_tick(const boost::system::error_code& ec);
+  void close_now(const std::string& reason);
+  void send_heartbeat();
+
+  TlsStream stream_;
+  LinkOptions options_;
+  Logger log_;
+  std::string peer_label_;
+  Handler handler_;
+  boost::asio::steady_timer tick_timer_;
+  std::array<uint8_t, kFrameHeaderBytes> header_{};
+  std::vector<uint8_t> body_;
+  std::deque<std::vector<uint8_t>> out_queue_;
+  bool writing_ = false;
+  bool close_after_flush_ = false;
+  std::string close_reason_;
+  std::chrono::steady_clock::time_point last_rx_;
+  std::chrono::steady_clock::time_point last_tx_;
+  std::chrono::steady_clock::time_point write_started_;
+  uint64_t heartbeat_seq_ = 0;
+  std::atomic<bool> closed_{false};
+  std::atomic<uint64_t> frames_received_{0};
+};
+
+// Frame builders for the messages every side sends.
+std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits);
+std::vector<uint8_t> make_error_frame(int code, const std::string& message,
+                                      const FrameLimits& limits);
+
+int64_t unix_millis_now();
+
+}  // namespace mash

@@ -1,0 +1,116 @@
+#include "log.h"
+
+#include <chrono>
+#include <ctime>
+#include <ostream>
+
+namespace mash {
+namespace {
+
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarn: return "WARN";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "?";
+}
+
+bool needs_quotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (char c : v) {
+    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_value(std::string& out, std::string_view v) {
+  if (!needs_quotes(v)) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+std::string now_utc() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace
+
+bool parse_log_level(std::string_view text, LogLevel* out) {
+  if (text == "debug") *out = LogLevel::kDebug;
+  else if (text == "info") *out = LogLevel::kInfo;
+  else if (text == "warn") *out = LogLevel::kWarn;
+  else if (text == "error") *out = LogLevel::kError;
+  else return false;
+  return true;
+}
+
+std::string format_log_line(std::string_view timestamp, LogLevel level, std::string_view component,
+                            std::string_view event, std::initializer_list<LogField> fields) {
+  std::string line;
+  line.reserve(96);
+  line += timestamp;
+  line += ' ';
+  line += level_name(level);
+  line += ' ';
+  line += component;
+  line += ' ';
+  line += event;
+  for (const auto& f : fields) {
+    line += ' ';
+    line += f.key;
+    line += '=';
+    append_value(line, f.value);
+  }
+  return line;
+}
+
+Logger::Logger(std::ostream& out, LogLevel min_level, std::string component)
+    : sink_(std::make_shared<Sink>()), min_level_(min_level), component_(std::move(component)) {
+  sink_->out = &out;
+}
+
+Logger::Logger(std::shared_ptr<Sink> sink, LogLevel min_level, std::string component)
+    : sink_(std::move(sink)), min_level_(min_level), component_(std::move(component)) {}
+
+Logger Logger::child(std::string_view name) const {
+  return Logger(sink_, min_level_, component_ + "." + std::string(name));
+}
+
+void Logger::log(LogLevel level, std::string_view event,
+                 std::initializer_list<LogField> fields) const {
+  if (level < min_level_) return;
+  std::string line = format_log_line(now_utc(), level, component_, event, fields);
+  line += '\n';
+  std::lock_guard lock(sink_->mutex);
+  sink_->out->write(line.data(), static_cast<std::streamsize>(line.size()));
+  sink_->out->flush();
+}
+
+}  // namespace mash

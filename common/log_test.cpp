@@ -1,0 +1,30 @@
+#include "log.h"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+using namespace mash;
+
+TEST_CASE("log lines are one line with key=value fields, quoting where needed", "[log]") {
+  auto line = format_log_line("T", LogLevel::kWarn, "broker.link", "agent-connected",
+                              {{"agency", "police"}, {"reason", "peer closed\nthe \"link\""}, {"n", 3}});
+  CHECK(line == "T WARN broker.link agent-connected agency=police reason=\"peer closed\\nthe \\\"link\\\"\" n=3");
+  CHECK(line.find('\n') == std::string::npos);
+}
+
+TEST_CASE("the logger drops lines below its level", "[log]") {
+  std::ostringstream out;
+  Logger log(out, LogLevel::kInfo, "agent");
+  log.debug("hidden");
+  log.info("shown", {{"k", "v"}});
+  log.child("link").error("child-line");
+  auto text = out.str();
+  CHECK(text.find("hidden") == std::string::npos);
+  CHECK(text.find("INFO agent shown k=v") != std::string::npos);
+  CHECK(text.find("ERROR agent.link child-line") != std::string::npos);
+  LogLevel level;
+  CHECK(parse_log_level("warn", &level));
+  CHECK(level == LogLevel::kWarn);
+  CHECK_FALSE(parse_log_level("verbose", &level));
+}

@@ -1,0 +1,177 @@
+// End to end: real mash-broker and mash-agent processes on loopback, certificates made by
+// certs/mash-pki, and openssl s_client as an outside client.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <memory>
+#include <string>
+
+#include "process.h"
+#include "test_support.h"
+
+using namespace mash::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kAgencies[] = {"police", "health", "education", "probation", "housing"};
+
+std::string tls_toml(const mash::TlsFiles& f) {
+  return "[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" +
+         f.key.string() + "\"\ncrl = \"" + f.crl.string() + "\"\n";
+}
+
+struct Hub {
+  Hub() : port(free_port()) {
+    write_file(pki.dir() / "broker.toml",
+               "[link]\nlisten = \"127.0.0.1:" + std::to_string(port) +
+                   "\"\nheartbeat_interval_ms = 200\nidle_timeout_ms = 1000\n" +
+                   tls_toml(pki.broker()));
+    for (const char* a : kAgencies) {
+      write_file(pki.dir() / (std::string(a) + ".toml"),
+                 "[broker]\naddress = \"127.0.0.1:" + std::to_string(port) +
+                     "\"\nname = \"broker.test\"\n[link]\nheartbeat_interval_ms = 200\n"
+                     "idle_timeout_ms = 1000\nreconnect_initial_ms = 100\nreconnect_max_ms = 500\n"
+                     "connect_timeout_ms = 2000\n" +
+                     tls_toml(pki.agent(a)));
+    }
+  }
+  std::unique_ptr<Process> start_broker(const std::string& log_name = "broker.log") {
+    return std::make_unique<Process>(
+        std::vector<std::string>{std::string(MASH_BIN_DIR) + "/mash-broker", "--config",
+                                 (pki.dir() / "broker.toml").string()},
+        pki.dir() / log_name);
+  }
+  std::unique_ptr<Process> start_agent(const std::string& agency) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{std::string(MASH_BIN_DIR) + "/mash-agent", "--config",
+                                 (pki.dir() / (agency + ".toml")).string()},
+        pki.dir() / (agency + ".log"));
+  }
+  TestPki pki;
+  uint16_t port;
+};
+
+}  // namespace
+
+TEST_CASE("five agent processes connect to a broker process, known by their certificates",
+          "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  std::vector<std::unique_ptr<Process>> agents;
+  for (const char* a : kAgencies) agents.push_back(hub.start_agent(a));
+  for (const char* a : kAgencies) {
+    INFO(broker->log());
+    CHECK(broker->wait_for_log(std::string("agent-connected agency=") + a, 10000ms));
+  }
+  for (auto& agent : agents) CHECK(agent->wait_for_log("INFO agent.link connected", 5000ms));
+  // Clean stop on SIGTERM.
+  broker->signal(SIGTERM);
+  CHECK(broker->wait(5000ms) == 0);
+}
+
+TEST_CASE("an agent comes back by itself when the broker restarts", "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto agent = hub.start_agent("police");
+  REQUIRE(broker->wait_for_log("agent-connected agency=police", 10000ms));
+  broker->signal(SIGKILL);
+  broker->wait(5000ms);
+  REQUIRE(agent->wait_for_log("disconnected", 5000ms));
+  auto restarted = hub.start_broker("broker2.log");
+  INFO(agent->log());
+  CHECK(restarted->wait_for_log("agent-connected agency=police", 10000ms));
+  CHECK(agent->wait_for_log("INFO agent.link connected", 5000ms, 2));
+}
+
+TEST_CASE("a frozen broker is noticed by the agent, and a frozen agent by the broker", "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto agent = hub.start_agent("health");
+  REQUIRE(broker->wait_for_log("agent-connected agency=health", 10000ms));
+
+  agent->signal(SIGSTOP);
+  CHECK(broker->wait_for_log("agent-disconnected agency=health", 5000ms));
+  CHECK(broker->log().find("peer silent") != std::string::npos);
+  agent->signal(SIGCONT);
+  CHECK(broker->wait_for_log("agent-connected agency=health", 10000ms, 2));
+
+  // (The resumed agent may itself have logged "peer silent" once: its own clock jumped.)
+  int silent_before = count_occurrences(agent->log(), "peer silent");
+  broker->signal(SIGSTOP);
+  CHECK(agent->wait_for_log("peer silent", 5000ms, silent_before + 1));
+  broker->signal(SIGCONT);
+  INFO(broker->log());
+  INFO(agent->log());
+  CHECK(broker->wait_for_log("agent-connected agency=health", 10000ms, 3));
+}
+
+TEST_CASE("openssl s_client without a client certificate gets no application data", "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto data = hub.pki.dir() / "s_client.out", diag = hub.pki.dir() / "s_client.err";
+  int rc = run("{ printf 'hello\\n' | timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
+               std::to_string(hub.port) + " -servername broker.test -CAfile " +
+               shell_quote(hub.pki.broker().ca.string()) + " > " + shell_quote(data.string()) +
+               " 2> " + shell_quote(diag.string()) + "; }");
+  INFO("rc=" << rc << " stderr=" << read_file(diag));
+  CHECK(read_file(data).empty());
+  CHECK(rc != 124);  // closed by the broker, not by the timeout
+  CHECK(read_file(diag).find("certificate required") != std::string::npos);
+  CHECK(broker->wait_for_log("handshake-refused", 5000ms));
+  CHECK(broker->log().find("agent-connected") == std::string::npos);
+}
+
+TEST_CASE("openssl s_client -tls1_2 fails the handshake", "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto f = hub.pki.agent("police");
+  std::string out;
+  int rc = run("timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" + std::to_string(hub.port) +
+                   " -servername broker.test -CAfile " + shell_quote(f.ca.string()) + " -cert " +
+                   shell_quote(f.cert.string()) + " -key " + shell_quote(f.key.string()) +
+                   " < /dev/null",
+               &out);
+  INFO(out);
+  CHECK(rc != 0);
+  CHECK(out.find("alert protocol version") != std::string::npos);
+  CHECK(broker->wait_for_log("handshake-refused", 5000ms));
+  // The same client with TLS 1.3 and a good certificate does get through the handshake.
+  rc = run("timeout 10 openssl s_client -tls1_3 -connect 127.0.0.1:" + std::to_string(hub.port) +
+               " -servername broker.test -verify_return_error -CAfile " + shell_quote(f.ca.string()) +
+               " -cert " + shell_quote(f.cert.string()) + " -key " + shell_quote(f.key.string()) +
+               " < /dev/null",
+           &out);
+  CHECK(out.find("Verification: OK") != std::string::npos);
+}
+
+TEST_CASE("the programs explain themselves and refuse bad configuration in one line", "[e2e]") {
+  TempDir dir;
+  std::string out;
+  for (const char* prog : {"mash-broker", "mash-agent"}) {
+    std::string bin = std::string(MASH_BIN_DIR) + "/" + prog;
+    CHECK(run(bin + " --help", &out) == 0);
+    CHECK(out.find("--config FILE") != std::string::npos);
+    CHECK(run(bin, &out) == 2);
+    write_file(dir / "bad.toml", "[broker]\naddress = \"127.0.0.1:1\"\n[tls]\nca = 5\n");
+    CHECK(run(bin + " --config " + shell_quote((dir / "bad.toml").string()), &out) == 2);
+    CHECK(count_occurrences(out, "\n") == 1);
+    CHECK(out.find("tls.ca: must be a string") != std::string::npos);
+    write_file(dir / "syntax.toml", "[tls\n");
+    CHECK(run(bin + " --config " + shell_quote((dir / "syntax.toml").string()), &out) == 2);
+    CHECK(out.find("syntax.toml:1:") != std::string::npos);
+  }
+  // An agent certificate is refused as the broker's own (it names no DNS host; and an agent
+  // refuses to start with a certificate that names no agency).
+  Hub hub;
+  write_file(dir / "agent.toml", "[broker]\naddress = \"127.0.0.1:1\"\n" + tls_toml(hub.pki.broker()));
+  CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent --check-config --config " +
+                shell_quote((dir / "agent.toml").string()),
+            &out) == 2);
+  CHECK(out.find("tls.cert: certificate names no agency") != std::string::npos);
+}
