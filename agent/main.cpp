@@ -2,6 +2,7 @@
 // and keeps the link alive; matching and answering enquiries build on this.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <iostream>
 
@@ -81,7 +82,9 @@ int main(int argc, char** argv) {
     if (ec) return;
     log.info("stopping", {{"signal", sig}});
     link->stop();
-    io.stop();
+    // Give the goodbye messages a moment to leave, then stop whatever is left.
+    auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
+    grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
   });
   log.info("started", {{"version", MASH_VERSION},
                        {"agency", config->agency},

@@ -216,7 +216,7 @@ TEST_CASE("a bad frame closes only that connection", "[link]") {
   }
   SECTION("traversal limit exceeded") {
     // 3000 pointers at one 4000-byte text: ~30 KB on the wire, ~1.5 M words traversed.
-    capnp::MallocMessageBuilder b;
+    capnp::MallocMessageBuilder b(1 << 16);  // one segment: pointers patched below stay in it
     auto hello = b.initRoot<wire::Message>().initHello();
     auto features = hello.initFeatures(3000);
     for (unsigned i = 0; i < 3000; ++i) features.set(i, "x");

@@ -2,6 +2,7 @@
 // reports which agencies are connected; enquiries and the web interface build on this.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cstring>
 #include <iostream>
@@ -90,7 +91,9 @@ int main(int argc, char** argv) {
     if (ec) return;
     log.info("stopping", {{"signal", sig}});
     listener->stop();
-    io.stop();
+    // Give the goodbye messages a moment to leave, then stop whatever is left.
+    auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
+    grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
   });
   log.info("started", {{"version", MASH_VERSION}, {"threads", config->threads}});
 
