@@ -32,11 +32,17 @@ std::vector<uint8_t> typical_enquiry_frame() {
   body.setBrag("red");
   body.setJustification(std::string(400, 'j'));
   auto fields = body.initFields(12);
-  for (unsigned i = 0; i < 12; ++i) fields.set(i, "police.field-" + std::to_string(i));
+  for (unsigned i = 0; i < 12; ++i) {
+    std::string name = "police.field-";  // built in two steps: GCC 12 -O3 warns on "lit" + string
+    name += std::to_string(i);
+    fields.set(i, name);
+  }
   auto subjects = body.initSubjects(4);
   for (unsigned i = 0; i < 4; ++i) {
     auto s = subjects[i];
-    s.setRef("s" + std::to_string(i));
+    std::string ref = "s";
+    ref += std::to_string(i);
+    s.setRef(ref);
     s.setRole(i == 0 ? "child" : "adult");
     s.setForenames("Forename");
     s.setSurname("Surname");
