@@ -14,7 +14,8 @@ port=${MASH_DEMO_PORT:-7443}
 
 stop_all() {
   if [ -f "$run/pids" ]; then
-    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$run/pids"
+    # Agents first, then the broker, so that agents do not log a lost broker on the way out.
+    tac "$run/pids" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
     rm -f "$run/pids"
   fi
 }
