@@ -44,6 +44,9 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   MASH_TRY(key, cfg.path("tls.key", true));
   MASH_TRY(crl, cfg.path("tls.crl", true));
   out.tls = TlsFiles{*ca, *cert, *key, *crl};
+  MASH_TRY(reload, cfg.millis_or("tls.reload_interval_ms", milliseconds(30'000), milliseconds(100),
+                                 milliseconds(3'600'000)));
+  out.tls_reload_interval = *reload;
   if (auto st = check_private_key_mode(*key); !st.ok()) return cfg.error("tls.key", st.error().message);
   auto info = read_certificate_info(*cert);
   if (!info.ok()) return cfg.error("tls.cert", info.error().message);

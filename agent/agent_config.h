@@ -1,6 +1,7 @@
 // The agent's configuration file (TOML). Example: deploy/examples/agent.toml.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -14,6 +15,7 @@ namespace mash::agent {
 struct AgentConfig {
   BrokerLinkOptions link;   // [broker] address, name; [link] ...
   TlsFiles tls;             // [tls] ca, cert, key, crl
+  std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   std::string agency;       // read from tls.cert, never configured
   LogLevel log_level = LogLevel::kInfo;
 };

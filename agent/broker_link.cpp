@@ -29,6 +29,20 @@ void BrokerLink::start() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->connect(); });
 }
 
+void BrokerLink::update_tls(TlsContext tls) {
+  asio::dispatch(strand_, [self = shared_from_this(), t = std::move(tls)]() mutable {
+    self->tls_ = std::move(t);
+    // A broker certificate revoked since we connected loses the connection now.
+    if (self->session_ && !self->session_->closed()) {
+      auto st = reverify_peer(self->tls_, self->session_->ssl());
+      if (!st.ok()) {
+        self->log_.warn("broker-certificate-no-longer-valid", {{"reason", st.error().message}});
+        self->session_->close("broker certificate no longer valid: " + st.error().message);
+      }
+    }
+  });
+}
+
 void BrokerLink::stop() {
   asio::dispatch(strand_, [self = shared_from_this()] {
     self->stopped_ = true;

@@ -43,6 +43,8 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   BrokerLink(boost::asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log);
   void start();
   void stop();
+  // Later connection attempts use `tls` (after a CRL or certificate reload).
+  void update_tls(TlsContext tls);
 
   bool connected() const { return connected_.load(); }
   const BrokerLinkCounters& counters() const { return counters_; }

@@ -90,7 +90,7 @@ class MiniBroker {
             // From here on a real link session: reads, heartbeats, idle timeout.
             LinkOptions options;
             options.heartbeat_interval = 100ms;
-            options.idle_timeout = 400ms;
+            options.idle_timeout = 1000ms;
             auto session = std::make_shared<LinkSession>(std::move(conn->stream), options,
                                                          log_, "agent");
             session->start({});
@@ -124,7 +124,7 @@ struct AgentFixture {
     o.port = port;
     o.server_name = server_name;
     o.link.heartbeat_interval = 100ms;
-    o.link.idle_timeout = 400ms;
+    o.link.idle_timeout = 1000ms;
     o.connect_timeout = 2000ms;
     o.reconnect_initial = 20ms;
     o.reconnect_max = 200ms;
@@ -167,7 +167,7 @@ TEST_CASE("the agent stays connected to a live broker", "[link]") {
   MiniBroker broker(pki.broker(), Mode::kNormal);
   AgentFixture agent(pki, broker.port(), "broker.test");
   REQUIRE(wait_until([&] { return agent.link->connected(); }, 3000ms));
-  std::this_thread::sleep_for(600ms);  // longer than the idle timeout: heartbeats keep it up
+  std::this_thread::sleep_for(1500ms);  // longer than the idle timeout: heartbeats keep it up
   CHECK(agent.link->connected());
   CHECK(agent.link->counters().connected.load() == 1);
 }
@@ -188,6 +188,6 @@ TEST_CASE("a silent broker is noticed within the idle timeout", "[link]") {
   MiniBroker broker(pki.broker(), Mode::kSilentAfterHello);
   AgentFixture agent(pki, broker.port(), "broker.test");
   REQUIRE(wait_until([&] { return agent.link->counters().connected.load() >= 1; }, 3000ms));
-  REQUIRE(wait_until([&] { return agent.link->counters().disconnects.load() >= 1; }, 3000ms));
+  REQUIRE(wait_until([&] { return agent.link->counters().disconnects.load() >= 1; }, 6000ms));
   CHECK(agent.text().find("peer silent") != std::string::npos);
 }

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     std::cerr << "mash-agent: configuration error: " << config.error().message << "\n";
     return 2;
   }
-  auto tls = mash::make_link_client_context(config->tls);
+  auto tls = mash::ReloadingTlsContext::create(config->tls, mash::ReloadingTlsContext::Side::kClient);
   if (!tls.ok()) {
     std::cerr << "mash-agent: configuration error: tls: " << tls.error().message << "\n";
     return 2;
@@ -76,7 +76,10 @@ int main(int argc, char** argv) {
   mash::Logger log(std::cerr, config->log_level, "agent");
   boost::asio::io_context io;
   config->link.software = std::string("mash-agent ") + MASH_VERSION;
-  auto link = std::make_shared<mash::agent::BrokerLink>(io, *tls, config->link, log.child("link"));
+  auto link = std::make_shared<mash::agent::BrokerLink>(io, (*tls)->current(), config->link,
+                                                        log.child("link"));
+  mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
+                        [link](mash::TlsContext c) { link->update_tls(std::move(c)); });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

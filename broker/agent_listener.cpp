@@ -43,7 +43,8 @@ class AgentListener::Connection : public std::enable_shared_from_this<Connection
   Connection(std::shared_ptr<AgentListener> owner, asio::ip::tcp::socket socket)
       : owner_(std::move(owner)),
         peer_(endpoint_text(socket)),
-        stream_(std::move(socket), *owner_->tls_),
+        tls_(owner_->current_tls()),
+        stream_(std::move(socket), *tls_),
         timer_(stream_.get_executor()) {}
 
   void start() {
@@ -96,6 +97,7 @@ class AgentListener::Connection : public std::enable_shared_from_this<Connection
 
   std::shared_ptr<AgentListener> owner_;
   std::string peer_;
+  TlsContext tls_;  // the SSL object also holds a reference to the OpenSSL context
   TlsStream stream_;
   asio::steady_timer timer_;
   bool done_ = false;
@@ -149,6 +151,34 @@ void AgentListener::do_accept() {
     }
     self->do_accept();
   });
+}
+
+TlsContext AgentListener::current_tls() {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
+void AgentListener::update_tls(TlsContext tls) {
+  {
+    std::lock_guard lock(tls_mutex_);
+    tls_ = tls;
+  }
+  // A certificate revoked (or expired) since its connection was made loses the connection now.
+  std::set<std::shared_ptr<LinkSession>> sessions;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions = sessions_;
+  }
+  for (const auto& s : sessions) {
+    s->post([tls, self = shared_from_this()](LinkSession& session) {
+      auto st = reverify_peer(tls, session.ssl());
+      if (st.ok()) return;
+      self->log_.warn("certificate-no-longer-valid",
+                      {{"peer", session.peer_label()}, {"reason", st.error().message}});
+      session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                   "certificate no longer valid: " + st.error().message);
+    });
+  }
 }
 
 void AgentListener::track(const std::shared_ptr<LinkSession>& s) {
@@ -221,15 +251,6 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
     info.software = std::string(hello.getSoftware().cStr()).substr(0, 128);
     info.since = std::chrono::system_clock::now();
 
-    // Answer the hello before anything else can be queued on this connection.
-    capnp::MallocMessageBuilder builder;
-    auto reply = builder.initRoot<wire::Message>().initHello();
-    reply.setProtocolVersion(wire::PROTOCOL_VERSION);
-    reply.setSoftware(options_.software);
-    reply.setHeartbeatIntervalMs(
-        static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
-    session.send(encode_frame(builder, options_.link.limits));
-
     std::shared_ptr<LinkSession> self_ptr;
     {
       std::lock_guard lock(sessions_mutex_);
@@ -237,6 +258,8 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
         if (s.get() == &session) self_ptr = s;
       }
     }
+    log_.info("agent-connected",
+              {{"agency", agency}, {"peer", session.peer_label()}, {"software", info.software}});
     auto previous = registry_.add(info, self_ptr);
     if (previous && previous.get() != &session) {
       counters_.replaced.fetch_add(1);
@@ -246,8 +269,15 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
       previous->send_error_and_close(static_cast<int>(wire::Error::Code::REPLACED),
                                      "a newer connection for this agency took over");
     }
-    log_.info("agent-connected",
-              {{"agency", agency}, {"peer", session.peer_label()}, {"software", info.software}});
+    // Logged and registered first, then answered: an agent holding our hello is registered.
+    capnp::MallocMessageBuilder builder;
+    auto reply = builder.initRoot<wire::Message>().initHello();
+    reply.setProtocolVersion(wire::PROTOCOL_VERSION);
+    reply.setSoftware(options_.software);
+    reply.setHeartbeatIntervalMs(
+        static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
+    session.send(encode_frame(builder, options_.link.limits));
+
     return;
   }
   switch (which) {

@@ -52,6 +52,9 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   uint16_t port() const { return port_; }
   // Stops accepting and closes every connection.
   void stop();
+  // New connections use `tls` from now on (after a CRL or certificate reload); established
+  // connections keep theirs.
+  void update_tls(TlsContext tls);
 
   const AgentListenerCounters& counters() const { return counters_; }
   size_t open_connections() const { return open_.load(); }
@@ -65,6 +68,9 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   void untrack(const LinkSession* s);
 
   boost::asio::io_context& io_;
+  TlsContext current_tls();
+
+  std::mutex tls_mutex_;
   TlsContext tls_;
   AgentListenerOptions options_;
   Logger log_;

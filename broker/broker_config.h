@@ -3,6 +3,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -16,6 +17,7 @@ namespace mash::broker {
 struct BrokerConfig {
   boost::asio::ip::tcp::endpoint agent_listen;  // [link] listen, default 0.0.0.0:7443
   TlsFiles tls;                                  // [tls] ca, cert, key, crl
+  std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   AgentListenerOptions listener;                 // [link] ...
   unsigned threads = 2;                          // [broker] threads
   LogLevel log_level = LogLevel::kInfo;          // [log] level

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     std::cerr << "mash-broker: configuration error: " << config.error().message << "\n";
     return 2;
   }
-  auto tls = mash::make_link_server_context(config->tls);
+  auto tls = mash::ReloadingTlsContext::create(config->tls, mash::ReloadingTlsContext::Side::kServer);
   if (!tls.ok()) {
     std::cerr << "mash-broker: configuration error: tls: " << tls.error().message << "\n";
     return 2;
@@ -80,11 +80,14 @@ int main(int argc, char** argv) {
   mash::broker::AgentRegistry registry;
   config->listener.software = std::string("mash-broker ") + MASH_VERSION;
   auto listener = std::make_shared<mash::broker::AgentListener>(
-      io, *tls, config->listener, log.child("link"), registry);
+      io, (*tls)->current(), config->listener, log.child("link"), registry);
   if (auto st = listener->listen(config->agent_listen); !st.ok()) {
     std::cerr << "mash-broker: " << st.error().message << "\n";
     return 1;
   }
+
+  mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
+                        [listener](mash::TlsContext c) { listener->update_tls(std::move(c)); });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -83,6 +83,12 @@ void LinkSession::close(std::string reason) {
                  [self = shared_from_this(), r = std::move(reason)] { self->close_now(r); });
 }
 
+void LinkSession::post(std::function<void(LinkSession&)> fn) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), f = std::move(fn)] {
+    if (!self->closed_) f(*self);
+  });
+}
+
 void LinkSession::close_now(const std::string& reason) {
   if (closed_.exchange(true)) return;
   tick_timer_.cancel();
@@ -212,6 +218,51 @@ void LinkSession::on_tick(const boost::system::error_code& ec) {
   }
   if (now - last_tx_ >= options_.heartbeat_interval) send_heartbeat();
   schedule_tick();
+}
+
+}  // namespace mash
+
+namespace mash {
+
+namespace {
+
+class TlsWatcher : public std::enable_shared_from_this<TlsWatcher> {
+ public:
+  TlsWatcher(asio::io_context& io, std::shared_ptr<ReloadingTlsContext> source,
+             std::chrono::milliseconds interval, Logger log, std::function<void(TlsContext)> apply)
+      : timer_(io), source_(std::move(source)), interval_(interval), log_(std::move(log)),
+        apply_(std::move(apply)) {}
+
+  void arm() {
+    timer_.expires_after(interval_);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto reloaded = self->source_->reload_if_changed();
+      if (!reloaded.ok()) {
+        self->log_.error("tls-reload-failed", {{"reason", reloaded.error().message}});
+      } else if (*reloaded) {
+        self->apply_(self->source_->current());
+        self->log_.info("tls-reloaded");
+      }
+      self->arm();
+    });
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<ReloadingTlsContext> source_;
+  std::chrono::milliseconds interval_;
+  Logger log_;
+  std::function<void(TlsContext)> apply_;
+};
+
+}  // namespace
+
+void watch_tls_files(boost::asio::io_context& io, std::shared_ptr<ReloadingTlsContext> source,
+                     std::chrono::milliseconds interval, Logger log,
+                     std::function<void(TlsContext)> apply) {
+  std::make_shared<TlsWatcher>(io, std::move(source), interval, std::move(log), std::move(apply))
+      ->arm();
 }
 
 }  // namespace mash

@@ -25,6 +25,7 @@
 
 #include "framing.h"
 #include "log.h"
+#include "tls.h"
 
 namespace mash {
 
@@ -61,6 +62,8 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
   void send_error_and_close(int code, std::string message);
   // Closes the connection (idempotent); on_closed runs with `reason`.
   void close(std::string reason);
+  // Runs `fn` on the session's strand (for work that touches the stream, e.g. its SSL object).
+  void post(std::function<void(LinkSession&)> fn);
 
   const std::string& peer_label() const { return peer_label_; }
   SSL* ssl() { return stream_.native_handle(); }
@@ -104,5 +107,12 @@ std::vector<uint8_t> make_error_frame(int code, const std::string& message,
                                       const FrameLimits& limits);
 
 int64_t unix_millis_now();
+
+// Every `interval`, rebuilds `source` if its files changed and hands the new context to `apply`
+// (logging "tls-reloaded", or "tls-reload-failed" while keeping the old context). Runs until the
+// io_context stops.
+void watch_tls_files(boost::asio::io_context& io, std::shared_ptr<ReloadingTlsContext> source,
+                     std::chrono::milliseconds interval, Logger log,
+                     std::function<void(TlsContext)> apply);
 
 }  // namespace mash

@@ -183,6 +183,51 @@ std::chrono::system_clock::time_point to_time_point(const ASN1_TIME* t) {
 
 }  // namespace
 
+Result<std::shared_ptr<ReloadingTlsContext>> ReloadingTlsContext::create(TlsFiles files, Side side) {
+  std::shared_ptr<ReloadingTlsContext> r(new ReloadingTlsContext(std::move(files), side));
+  r->fingerprint_ = r->fingerprint();
+  auto ctx = side == Side::kServer ? make_link_server_context(r->files_)
+                                   : make_link_client_context(r->files_);
+  if (!ctx.ok()) return ctx.error();
+  r->context_ = *ctx;
+  return r;
+}
+
+TlsContext ReloadingTlsContext::current() const {
+  std::lock_guard lock(mutex_);
+  return context_;
+}
+
+std::string ReloadingTlsContext::fingerprint() const {
+  // Modification time and size of each file; a replaced file (new inode) shows up too.
+  std::string out;
+  for (const auto* p : {&files_.ca, &files_.cert, &files_.key, &files_.crl}) {
+    struct stat st {};
+    if (::stat(p->c_str(), &st) == 0) {
+      out += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+             std::to_string(st.st_size) + ":" + std::to_string(st.st_ino) + ";";
+    } else {
+      out += "missing;";
+    }
+  }
+  return out;
+}
+
+Result<bool> ReloadingTlsContext::reload_if_changed() {
+  std::string now = fingerprint();
+  {
+    std::lock_guard lock(mutex_);
+    if (now == fingerprint_) return false;
+  }
+  auto ctx = side_ == Side::kServer ? make_link_server_context(files_)
+                                    : make_link_client_context(files_);
+  if (!ctx.ok()) return ctx.error();
+  std::lock_guard lock(mutex_);
+  context_ = *ctx;
+  fingerprint_ = now;
+  return true;
+}
+
 Status check_private_key_mode(const std::filesystem::path& key) {
   struct stat st {};
   if (::stat(key.c_str(), &st) != 0) {
@@ -235,6 +280,25 @@ Result<std::string> peer_agency_id(SSL* ssl) {
                       "peer certificate does not name exactly one valid agency");
   }
   return ids[0];
+}
+
+Status reverify_peer(const TlsContext& ctx, SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert) return make_error(ErrorCode::kUnauthenticated, "no peer certificate");
+  SSL_CTX* native = ctx->native_handle();
+  X509_STORE* store = SSL_CTX_get_cert_store(native);
+  X509_STORE_CTX* verify = X509_STORE_CTX_new();
+  if (!verify) return make_error(ErrorCode::kInternal, "out of memory");
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  int ok = X509_STORE_CTX_init(verify, store, cert, chain) == 1 &&
+           X509_STORE_CTX_set_purpose(verify, SSL_is_server(ssl) ? X509_PURPOSE_SSL_CLIENT
+                                                                  : X509_PURPOSE_SSL_SERVER) == 1 &&
+           X509_verify_cert(verify) == 1;
+  int err = X509_STORE_CTX_get_error(verify);
+  X509_STORE_CTX_free(verify);
+  ERR_clear_error();
+  if (!ok) return make_error(ErrorCode::kUnauthenticated, X509_verify_cert_error_string(err));
+  return {};
 }
 
 std::string verify_result_text(SSL* ssl) {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -51,6 +52,10 @@ Status set_expected_server_name(SSL* ssl, const std::string& name);
 // certificate or it names no agency, or names more than one.
 Result<std::string> peer_agency_id(SSL* ssl);
 
+// Verifies an established connection's peer certificate again, against `ctx`'s trust store and
+// CRL (e.g. after a CRL reload). Fails with the reason when it would no longer be accepted.
+Status reverify_peer(const TlsContext& ctx, SSL* ssl);
+
 // Why the last handshake's certificate verification failed, for log lines ("certificate has
 // expired", "certificate revoked", ...), or "ok".
 std::string verify_result_text(SSL* ssl);
@@ -63,6 +68,31 @@ struct CertificateInfo {
   std::chrono::system_clock::time_point not_after;
 };
 Result<CertificateInfo> read_certificate_info(const std::filesystem::path& cert);
+
+// A link context that follows its files: reload_if_changed() rebuilds it when the CA, certificate,
+// key or CRL file has changed on disk (a fresh CRL from the hub, a renewed certificate), so a
+// revocation takes effect without a restart. Each connection keeps the context it started with.
+// If a rebuild fails (say, a half-written CRL), the previous context stays in force and the
+// error is returned for logging; the next check tries again.
+class ReloadingTlsContext {
+ public:
+  enum class Side { kServer, kClient };
+  static Result<std::shared_ptr<ReloadingTlsContext>> create(TlsFiles files, Side side);
+
+  TlsContext current() const;
+  // true when the context was rebuilt, false when nothing changed.
+  Result<bool> reload_if_changed();
+
+ private:
+  ReloadingTlsContext(TlsFiles files, Side side) : files_(std::move(files)), side_(side) {}
+  std::string fingerprint() const;
+
+  TlsFiles files_;
+  Side side_;
+  mutable std::mutex mutex_;
+  TlsContext context_;
+  std::string fingerprint_;
+};
 
 // Refuses a private key file that group or others may read or write.
 Status check_private_key_mode(const std::filesystem::path& key);

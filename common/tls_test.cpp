@@ -141,3 +141,66 @@ TEST_CASE("certificate info reports the agency", "[tls]") {
   REQUIRE(broker.ok());
   CHECK_FALSE(broker->agency);
 }
+
+TEST_CASE("a reloading context follows its files and keeps the old context on a bad file",
+          "[tls]") {
+  TestPki pki;
+  auto r = ReloadingTlsContext::create(pki.broker(), ReloadingTlsContext::Side::kServer);
+  REQUIRE(r.ok());
+  auto first = (*r)->current();
+  auto unchanged = (*r)->reload_if_changed();
+  REQUIRE(unchanged.ok());
+  CHECK_FALSE(*unchanged);
+  CHECK((*r)->current() == first);
+
+  // A new CRL (after a revocation) is picked up.
+  auto extra = pki.issue_agent("extra", "police");
+  pki.revoke(extra.cert);
+  auto reloaded = (*r)->reload_if_changed();
+  REQUIRE(reloaded.ok());
+  CHECK(*reloaded);
+  auto second = (*r)->current();
+  CHECK(second != first);
+
+  // A half-written CRL is refused; the previous context stays in force.
+  auto crl = pki.broker().crl;
+  auto good = read_file(crl);
+  write_file(crl, good.substr(0, good.size() / 2));
+  auto broken = (*r)->reload_if_changed();
+  CHECK_FALSE(broken.ok());
+  CHECK((*r)->current() == second);
+  write_file(crl, good);
+}
+
+TEST_CASE("re-verifying an established peer sees a revocation made after the handshake", "[tls]") {
+  TestPki pki;
+  auto server = make_link_server_context(pki.broker());
+  auto client = make_link_client_context(pki.agent("police"));
+  REQUIRE(server.ok());
+  REQUIRE(client.ok());
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ssl::stream<asio::ip::tcp::socket> s(io, **server), c(io, **client);
+  REQUIRE(set_expected_server_name(c.native_handle(), "broker.test").ok());
+  bool server_ok = false;
+  acceptor.async_accept(s.lowest_layer(), [&](auto ec) {
+    if (!ec) s.async_handshake(asio::ssl::stream_base::server, [&](auto e) { server_ok = !e; });
+  });
+  c.lowest_layer().async_connect(acceptor.local_endpoint(), [&](auto ec) {
+    if (!ec) c.async_handshake(asio::ssl::stream_base::client, [](auto) {});
+  });
+  io.run_for(std::chrono::seconds(10));
+  REQUIRE(server_ok);
+  CHECK(reverify_peer(*server, s.native_handle()).ok());
+  CHECK(reverify_peer(*client, c.native_handle()).ok());
+  pki.revoke(pki.agent("police").cert);
+  auto fresh = make_link_server_context(pki.broker());
+  REQUIRE(fresh.ok());
+  auto st = reverify_peer(*fresh, s.native_handle());
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message == "certificate revoked");
+  // The broker's certificate is not revoked: the agent's side still verifies.
+  auto fresh_client = make_link_client_context(pki.agent("police"));
+  REQUIRE(fresh_client.ok());
+  CHECK(reverify_peer(*fresh_client, c.native_handle()).ok());
+}

@@ -18,7 +18,7 @@ const char* kAgencies[] = {"police", "health", "education", "probation", "housin
 
 std::string tls_toml(const mash::TlsFiles& f) {
   return "[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" +
-         f.key.string() + "\"\ncrl = \"" + f.crl.string() + "\"\n";
+         f.key.string() + "\"\ncrl = \"" + f.crl.string() + "\"\nreload_interval_ms = 200\n";
 }
 
 struct Hub {
@@ -107,6 +107,29 @@ TEST_CASE("a frozen broker is noticed by the agent, and a frozen agent by the br
   INFO(broker->log());
   INFO(agent->log());
   CHECK(broker->wait_for_log("agent-connected agency=health", 10000ms, 3));
+}
+
+TEST_CASE("revoking a connected agent's certificate drops it and keeps it out, without a restart",
+          "[e2e]") {
+  Hub hub;
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto police = hub.start_agent("police");
+  auto health = hub.start_agent("health");
+  REQUIRE(broker->wait_for_log("agent-connected agency=police", 10000ms));
+  REQUIRE(broker->wait_for_log("agent-connected agency=health", 10000ms));
+
+  hub.pki.revoke(hub.pki.agent("police").cert);  // refreshes the CRL file in place
+  INFO(broker->log());
+  CHECK(broker->wait_for_log("tls-reloaded", 5000ms));
+  CHECK(broker->wait_for_log("certificate-no-longer-valid", 5000ms));
+  CHECK(broker->wait_for_log("agent-disconnected agency=police", 5000ms));
+  // The agent keeps trying; every attempt is refused in the handshake.
+  CHECK(broker->wait_for_log("reason=\"certificate revoked\"", 5000ms, 2));
+  CHECK(count_occurrences(broker->log(), "agent-connected agency=police") == 1);
+  // Health is untouched.
+  CHECK(broker->log().find("agent-disconnected agency=health") == std::string::npos);
+  CHECK(broker->log().find("tls-reload-failed") == std::string::npos);
 }
 
 TEST_CASE("openssl s_client without a client certificate gets no application data", "[e2e]") {
