@@ -466,3 +466,14 @@ bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b)
 }
 
 }  // namespace mash
+
+namespace mash {
+
+std::array<uint8_t, 32> sha256(std::span<const uint8_t> msg) {
+  (void)crypto_init();
+  std::array<uint8_t, 32> out{};
+  crypto_hash_sha256(out.data(), msg.data(), msg.size());
+  return out;
+}
+
+}  // namespace mash

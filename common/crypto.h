@@ -92,6 +92,9 @@ Result<VerifyKey> load_verify_key(const std::filesystem::path& path);
 // ---------------------------------------------------------------------------------------------
 // Keyed hashing: BLAKE2b with a 32-byte key and a 32-byte output (crypto_generichash).
 
+// SHA-256 (for content digests and RFC 6962 Merkle trees).
+std::array<uint8_t, 32> sha256(std::span<const uint8_t> msg);
+
 std::array<uint8_t, 32> keyed_hash(std::span<const uint8_t, 32> key, std::span<const uint8_t> msg);
 
 // A 32-byte secret key for keyed_hash. Move-only; zeroed on destruction; not printable.

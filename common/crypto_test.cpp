@@ -398,3 +398,9 @@ TEST_CASE("constant_time_equal and random_bytes", "[crypto]") {
 }
 
 }  // namespace mash
+
+TEST_CASE("sha256 matches the FIPS 180-2 test vector", "[crypto]") {
+  std::string abc = "abc";
+  auto h = mash::sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(abc.data()), abc.size()));
+  CHECK(mash::to_hex(h) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}

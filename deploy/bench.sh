@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
   || { cat build-bench.configure.log; exit 1; }
-cmake --build build-bench --target common_bench -j "$(nproc)"
+benches=(common_bench policy_bench)
+cmake --build build-bench --target "${benches[@]}" -j "$(nproc)"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
 echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10})"
-build-bench/bin/common_bench \
-  --benchmark_repetitions="${REPS:-10}" \
-  --benchmark_report_aggregates_only=true \
-  --benchmark_filter="${1:-.}" 2>&1 | grep -Ev '_(mean|stddev|cv)\b'
+for b in "${benches[@]}"; do
+  build-bench/bin/"$b" \
+    --benchmark_repetitions="${REPS:-10}" \
+    --benchmark_report_aggregates_only=true \
+    --benchmark_filter="${1:-.}" 2>&1 | grep -Ev '_(mean|stddev|cv)\b'
+done
