@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test: once in build/ and once more with
 # AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/.
 #   deploy/test.sh            both builds
-#   MASH_SKIP_SANITIZERS=1 deploy/test.sh   only the normal build (quicker, for local iteration)
+#   MASH_SKIP_SANITIZERS=1 deploy/test.sh   skip the sanitizer build (quicker, for local iteration)
+#   MASH_SKIP_FUZZ=1 deploy/test.sh         skip the libFuzzer run (MASH_FUZZ_SECONDS sets its length)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,5 +27,20 @@ if [ "${MASH_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMASH_SANITIZE=ON -DMASH_BENCHMARKS=OFF
+fi
+# The agreement reader under libFuzzer (clang), seeded with the example documents.
+if [ "${MASH_SKIP_FUZZ:-0}" != 1 ] && command -v clang++-14 > /dev/null; then
+  echo "== fuzz the agreement reader (libFuzzer, ${MASH_FUZZ_SECONDS:-20} s)"
+  cmake -S "$root" -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DMASH_FUZZ=ON -DMASH_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
+    || { cat build-fuzz.configure.log; exit 1; }
+  cmake --build build-fuzz --target agreement_fuzz -j "$jobs"
+  corpus=$(mktemp -d)
+  cp policy/examples/*.toml "$corpus"/
+  build-fuzz/bin/agreement_fuzz -max_total_time="${MASH_FUZZ_SECONDS:-20}" -max_len=65536 \
+    -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ "$corpus" > build-fuzz/fuzz.log 2>&1 \
+    || { tail -40 build-fuzz/fuzz.log; echo "fuzzing found a failure (input saved under build-fuzz/)"; exit 1; }
+  tail -1 build-fuzz/fuzz.log
+  rm -rf "$corpus"
 fi
 echo "== all tests passed"
