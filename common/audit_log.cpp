@@ -502,11 +502,23 @@ Result<AuditVerifyReport> verify_audit_store(const std::filesystem::path& dir,
 
   merkle::MemoryTree tree;
   merkle::Hasher hasher;
+  // Level-0 nodes are read with a cursor walking alongside the records (sequential, not one
+  // B-tree search per record).
+  auto node_cur = txn->cursor(nodes);
+  if (!node_cur.ok()) return node_cur.error();
+  if (auto st = node_cur->seek(node_key(0, 0)); !st.ok()) return st.error();
   auto stored_leaf = [&](uint64_t i) -> std::optional<merkle::Hash> {
-    auto v = txn->get(nodes, node_key(0, i));
-    if (!v.ok() || !*v || (*v)->size() != 32) return std::nullopt;
+    std::string target = node_key(0, i);
+    for (int steps = 0; node_cur->valid() && node_cur->key() < target; ++steps) {
+      if (steps == 4) {
+        if (!node_cur->seek(target).ok()) return std::nullopt;
+        break;
+      }
+      if (!node_cur->next().ok()) return std::nullopt;
+    }
+    if (!node_cur->valid() || node_cur->key() != target || node_cur->value().size() != 32) return std::nullopt;
     merkle::Hash h;
-    std::copy((*v)->begin(), (*v)->end(), reinterpret_cast<char*>(h.data()));
+    std::copy(node_cur->value().begin(), node_cur->value().end(), reinterpret_cast<char*>(h.data()));
     return h;
   };
   auto cur = txn->cursor(leaves);

@@ -51,30 +51,30 @@ void subproof(const NodeSource& nodes, uint64_t m, uint64_t begin, uint64_t end,
   }
 }
 
-Hash digest(std::span<const uint8_t> prefix, std::span<const uint8_t> a, std::span<const uint8_t> b) {
-  Hash out{};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned len = 0;
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, prefix.data(), prefix.size()) == 1 &&
-            EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
-            EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, out.data(), &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) throw std::runtime_error("SHA-256 failed");
-  return out;
-}
-
 constexpr uint8_t kLeafPrefix[1] = {0x00};
 constexpr uint8_t kNodePrefix[1] = {0x01};
 
 }  // namespace
 
-Hash leaf_hash(std::span<const uint8_t> data) { return digest(kLeafPrefix, data, {}); }
+// One hasher per thread for the free functions: no allocation or algorithm lookup per hash.
+Hasher& thread_hasher() {
+  thread_local Hasher hasher;
+  return hasher;
+}
 
-Hash node_hash(const Hash& left, const Hash& right) { return digest(kNodePrefix, left, right); }
+Hash leaf_hash(std::span<const uint8_t> data) { return thread_hasher().leaf(data); }
 
-Hash empty_root() { return digest({}, {}, {}); }
+Hash node_hash(const Hash& left, const Hash& right) { return thread_hasher().node(left, right); }
+
+Hash empty_root() {
+  static const Hash root = [] {
+    Hash out{};
+    unsigned len = 0;
+    EVP_Digest(nullptr, 0, out.data(), &len, EVP_sha256(), nullptr);
+    return out;
+  }();
+  return root;
+}
 
 Hash root(const NodeSource& nodes, uint64_t size) {
   if (size == 0) return empty_root();
@@ -158,37 +158,30 @@ void MemoryTree::append(const Hash& leaf) {
   }
 }
 
-Hasher::Hasher() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_) throw std::bad_alloc();
+Hasher::Hasher() : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {
+  if (!ctx_ || !md_) throw std::runtime_error("SHA-256 is not available");
 }
 
-Hasher::~Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Hasher::~Hasher() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+  EVP_MD_free(static_cast<EVP_MD*>(md_));
+}
 
-Hash Hasher::leaf(std::span<const uint8_t> data) {
+Hash Hasher::digest(uint8_t prefix, std::span<const uint8_t> a, std::span<const uint8_t> b) {
   auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
   Hash out{};
   unsigned len = 0;
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, kLeafPrefix, 1) != 1 ||
-      EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+  if (EVP_DigestInit_ex2(ctx, static_cast<EVP_MD*>(md_), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, &prefix, 1) != 1 || EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
+      (!b.empty() && EVP_DigestUpdate(ctx, b.data(), b.size()) != 1) ||
       EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
   return out;
 }
 
-Hash Hasher::node(const Hash& left, const Hash& right) {
-  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
-  Hash out{};
-  unsigned len = 0;
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, kNodePrefix, 1) != 1 ||
-      EVP_DigestUpdate(ctx, left.data(), left.size()) != 1 ||
-      EVP_DigestUpdate(ctx, right.data(), right.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  return out;
-}
+Hash Hasher::leaf(std::span<const uint8_t> data) { return digest(kLeafPrefix[0], data, {}); }
+
+Hash Hasher::node(const Hash& left, const Hash& right) { return digest(kNodePrefix[0], left, right); }
 
 }  // namespace mash::merkle

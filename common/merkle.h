@@ -63,7 +63,9 @@ class Hasher {
   Hash node(const Hash& left, const Hash& right);
 
  private:
+  Hash digest(uint8_t prefix, std::span<const uint8_t> a, std::span<const uint8_t> b);
   void* ctx_;
+  void* md_;
 };
 
 }  // namespace mash::merkle

@@ -10,7 +10,7 @@ deploy/install-deps.sh
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
   || { cat build-bench.configure.log; exit 1; }
 benches=(common_bench policy_bench)
-cmake --build build-bench --target "${benches[@]}" -j "$(nproc)"
+cmake --build build-bench --target "${benches[@]}" audit_bench -j "$(nproc)"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
 echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10})"
@@ -20,3 +20,8 @@ for b in "${benches[@]}"; do
     --benchmark_report_aggregates_only=true \
     --benchmark_filter="${1:-.}" 2>&1 | grep -Ev '_(mean|stddev|cv)\b'
 done
+# The audit log's own harness (durable appends, verification, proofs); skipped when a filter
+# is given that does not mention it.
+if [ -z "${1:-}" ] || [[ "Audit" =~ ${1} ]]; then
+  build-bench/bin/audit_bench "${AUDIT_RUNS:-5}"
+fi
