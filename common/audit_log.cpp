@@ -380,12 +380,15 @@ Result<std::vector<merkle::Hash>> AuditLog::consistency_proof(uint64_t old_size,
   }
 }
 
-Result<std::vector<uint64_t>> AuditLog::find(std::string_view name, std::string_view value, size_t limit) const {
+namespace {
+
+Result<std::vector<uint64_t>> find_in(const Env& env, Dbi index, std::string_view name, std::string_view value,
+                                      size_t limit) {
   std::string prefix = std::string(name) + '\0' + std::string(value) + '\0';
   std::vector<uint64_t> out;
-  auto txn = env_.begin_read();
+  auto txn = env.begin_read();
   if (!txn.ok()) return txn.error();
-  auto st = txn->for_each_prefix(index_, prefix, [&](std::string_view key, std::string_view) {
+  auto st = txn->for_each_prefix(index, prefix, [&](std::string_view key, std::string_view) {
     if (key.size() != prefix.size() + 8) return true;
     out.push_back(from_be64(key.substr(prefix.size())));
     return out.size() < limit;
@@ -394,13 +397,13 @@ Result<std::vector<uint64_t>> AuditLog::find(std::string_view name, std::string_
   return out;
 }
 
-Result<std::vector<uint64_t>> AuditLog::find_range(std::string_view name, std::string_view from,
-                                                   std::string_view to, size_t limit) const {
+Result<std::vector<uint64_t>> find_range_in(const Env& env, Dbi index, std::string_view name,
+                                            std::string_view from, std::string_view to, size_t limit) {
   std::string prefix = std::string(name) + '\0';
   std::vector<uint64_t> out;
-  auto txn = env_.begin_read();
+  auto txn = env.begin_read();
   if (!txn.ok()) return txn.error();
-  auto cur = txn->cursor(index_);
+  auto cur = txn->cursor(index);
   if (!cur.ok()) return cur.error();
   if (auto st = cur->seek(prefix + std::string(from)); !st.ok()) return st.error();
   while (cur->valid() && out.size() < limit) {
@@ -412,6 +415,26 @@ Result<std::vector<uint64_t>> AuditLog::find_range(std::string_view name, std::s
     if (auto st = cur->next(); !st.ok()) return st.error();
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> AuditLog::find(std::string_view name, std::string_view value, size_t limit) const {
+  return find_in(env_, index_, name, value, limit);
+}
+
+Result<std::vector<uint64_t>> AuditLog::find_range(std::string_view name, std::string_view from,
+                                                   std::string_view to, size_t limit) const {
+  return find_range_in(env_, index_, name, from, to, limit);
+}
+
+Result<std::vector<uint64_t>> AuditReader::find(std::string_view name, std::string_view value, size_t limit) const {
+  return find_in(*env_, index_, name, value, limit);
+}
+
+Result<std::vector<uint64_t>> AuditReader::find_range(std::string_view name, std::string_view from,
+                                                      std::string_view to, size_t limit) const {
+  return find_range_in(*env_, index_, name, from, to, limit);
 }
 
 Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
@@ -429,7 +452,8 @@ Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
   auto txn = r.env_->begin_read();
   if (!txn.ok()) return txn.error();
   Dbi meta;
-  for (auto [dbi, name] : {std::pair{&r.leaves_, "leaves"}, {&r.nodes_, "nodes"}, {&r.checkpoints_, "checkpoints"}, {&meta, "meta"}}) {
+  for (auto [dbi, name] : {std::pair{&r.leaves_, "leaves"}, {&r.nodes_, "nodes"}, {&r.checkpoints_, "checkpoints"},
+                           {&r.index_, "index"}, {&meta, "meta"}}) {
     auto d = txn->open_db(name, false);
     if (!d.ok()) return make_error(ErrorCode::kDataLoss, dir.string() + ": not an audit store (" + name + " missing)");
     *dbi = *d;

@@ -134,11 +134,16 @@ class AuditReader {
   Result<std::string> record(uint64_t index) const;
   Result<std::string> latest_checkpoint() const;  // kNotFound when there is none
   Result<std::vector<merkle::Hash>> inclusion_proof(uint64_t index, uint64_t size) const;
+  // As AuditLog::find and find_range.
+  Result<std::vector<uint64_t>> find(std::string_view name, std::string_view value,
+                                     size_t limit = 10000) const;
+  Result<std::vector<uint64_t>> find_range(std::string_view name, std::string_view from,
+                                           std::string_view to, size_t limit = 10000) const;
 
  private:
   AuditReader() = default;
   std::shared_ptr<Env> env_;
-  Dbi leaves_{}, nodes_{}, checkpoints_{};
+  Dbi leaves_{}, nodes_{}, checkpoints_{}, index_{};
   uint64_t size_ = 0;
   std::string origin_;
 };

@@ -12,12 +12,6 @@ namespace mash {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-int64_t unix_millis_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits) {
   capnp::MallocMessageBuilder builder;
   auto hb = builder.initRoot<wire::Message>().initHeartbeat();

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "framing.h"
 #include "log.h"
 #include "tls.h"
@@ -105,8 +106,6 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
 std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits);
 std::vector<uint8_t> make_error_frame(int code, const std::string& message,
                                       const FrameLimits& limits);
-
-int64_t unix_millis_now();
 
 // Every `interval`, rebuilds `source` if its files changed and hands the new context to `apply`
 // (logging "tls-reloaded", or "tls-reload-failed" while keeping the old context). Runs until the

@@ -1,7 +1,7 @@
 #include "log.h"
 
-#include <chrono>
-#include <ctime>
+#include "clock.h"
+
 #include <ostream>
 
 namespace mash {
@@ -46,18 +46,6 @@ void append_value(std::string& out, std::string_view v) {
     }
   }
   out += '"';
-}
-
-std::string now_utc() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
 }
 
 }  // namespace
@@ -106,7 +94,7 @@ Logger Logger::child(std::string_view name) const {
 void Logger::log(LogLevel level, std::string_view event,
                  std::initializer_list<LogField> fields) const {
   if (level < min_level_) return;
-  std::string line = format_log_line(now_utc(), level, component_, event, fields);
+  std::string line = format_log_line(iso_time(unix_millis_now()), level, component_, event, fields);
   line += '\n';
   std::lock_guard lock(sink_->mutex);
   sink_->out->write(line.data(), static_cast<std::streamsize>(line.size()));
