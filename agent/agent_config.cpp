@@ -1,6 +1,7 @@
 #include "agent_config.h"
 
 #include "config.h"
+#include "crypto.h"
 
 namespace mash::agent {
 
@@ -54,6 +55,14 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
     return cfg.error("tls.cert", "certificate names no agency (subjectAltName URI:urn:mash:agency:<id>)");
   }
   out.agency = *info->agency;
+
+  MASH_TRY(audit_key, cfg.path("witness.broker_audit_key", true));
+  out.broker_audit_key = *audit_key;
+  if (auto k = load_verify_key(*audit_key); !k.ok()) return cfg.error("witness.broker_audit_key", k.error().message);
+  MASH_TRY(audit_origin, cfg.string_or("witness.broker_audit_origin", "mash-broker"));
+  out.broker_audit_origin = *audit_origin;
+  MASH_TRY(state, cfg.path("witness.state", false));
+  out.witness_state = *state;
 
   auto& link = out.link.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),

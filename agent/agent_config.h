@@ -18,6 +18,10 @@ struct AgentConfig {
   std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   std::string agency;       // read from tls.cert, never configured
   LogLevel log_level = LogLevel::kInfo;
+  // [witness]: checking the hub's audit log (required).
+  std::filesystem::path broker_audit_key;   // broker_audit_key: the hub's audit .pub file
+  std::string broker_audit_origin = "mash-broker";  // broker_audit_origin
+  std::filesystem::path witness_state;      // state: where the witnessed checkpoint is kept
 };
 
 Result<AgentConfig> load_agent_config(const std::filesystem::path& path);

@@ -14,7 +14,8 @@ namespace mash::agent {
 
 namespace asio = boost::asio;
 
-BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log)
+BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log,
+                       Witness* witness)
     : io_(io),
       strand_(asio::make_strand(io)),
       tls_(std::move(tls)),
@@ -23,7 +24,8 @@ BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions o
       backoff_(options_.reconnect_initial, options_.reconnect_max, std::random_device{}()),
       resolver_(strand_),
       timer_(strand_),
-      attempt_timer_(strand_) {}
+      attempt_timer_(strand_),
+      witness_(witness) {}
 
 void BrokerLink::start() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->connect(); });
@@ -161,14 +163,74 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
       log_.warn("broker-error", {{"code", static_cast<int>(msg.getError().getCode())},
                                  {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
       return;
-    case wire::Message::POLICY_BUNDLE:
+    case wire::Message::AUDIT_CHECKPOINT:
+      if (witness_) {
+        on_witness_step(session, witness_->on_checkpoint(std::string_view(msg.getAuditCheckpoint().getNote().cStr())));
+      }
+      return;
+    case wire::Message::CONSISTENCY_PROOF: {
+      if (!witness_) return;
+      auto p = msg.getConsistencyProof();
+      std::vector<merkle::Hash> proof;
+      for (auto h : p.getHashes()) {
+        if (h.size() != 32 || proof.size() >= 64) {
+          session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL), "malformed consistency proof");
+          return;
+        }
+        merkle::Hash hash;
+        std::copy(h.begin(), h.end(), hash.begin());
+        proof.push_back(hash);
+      }
+      on_witness_step(session, witness_->on_proof(p.getOldSize(), p.getNewSize(), proof));
+      return;
+    }
     case wire::Message::ENQUIRY:
-      // Policy and enquiry handling arrive with the agent issue; until then these are logged.
-      log_.debug("message-received", {{"type", static_cast<int>(msg.which())}});
+      if (witness_ && witness_->alarmed()) {
+        // Refused until an operator has looked at the alarm (see witness.h).
+        log_.error("enquiry-refused", {{"reason", "audit witness alarm"}});
+        session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
+                                      "refusing enquiries: the hub's audit history is inconsistent with what this agency witnessed",
+                                      options_.link.limits));
+        return;
+      }
+      log_.debug("message-received", {{"type", "enquiry"}});
+      return;
+    case wire::Message::POLICY_BUNDLE:
+      // Policy handling arrives with the agent issue; until then it is logged.
+      log_.debug("message-received", {{"type", "policy-bundle"}});
       return;
     default:
       session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
                                    "unexpected message from the broker");
+  }
+}
+
+void BrokerLink::on_witness_step(LinkSession& session, const Witness::Step& step) {
+  using Kind = Witness::Step::Kind;
+  switch (step.kind) {
+    case Kind::kAccepted:
+      counters_.checkpoints_witnessed.fetch_add(1);
+      log_.info("witness-accepted", {{"size", step.new_size}, {"previous", step.old_size}});
+      return;
+    case Kind::kUnchanged:
+      return;
+    case Kind::kNeedProof: {
+      capnp::MallocMessageBuilder builder;
+      auto req = builder.initRoot<wire::Message>().initConsistencyRequest();
+      req.setOldSize(step.old_size);
+      req.setNewSize(step.new_size);
+      session.send(encode_frame(builder, options_.link.limits));
+      return;
+    }
+    case Kind::kRefused:
+      log_.warn("witness-refused-checkpoint", {{"reason", step.reason}});
+      return;
+    case Kind::kAlarm:
+      counters_.witness_alarms.fetch_add(1);
+      log_.error("audit-witness-alarm", {{"reason", step.reason}});
+      session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
+                                    "witness alarm: " + step.reason, options_.link.limits));
+      return;
   }
 }
 

@@ -17,6 +17,7 @@
 #include "link.h"
 #include "log.h"
 #include "tls.h"
+#include "witness.h"
 
 namespace mash::agent {
 
@@ -36,11 +37,15 @@ struct BrokerLinkCounters {
   std::atomic<uint64_t> connected{0};        // times the broker answered our Hello
   std::atomic<uint64_t> handshake_failures{0};
   std::atomic<uint64_t> disconnects{0};
+  std::atomic<uint64_t> checkpoints_witnessed{0};
+  std::atomic<uint64_t> witness_alarms{0};
 };
 
 class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
  public:
-  BrokerLink(boost::asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log);
+  // `witness` checks the broker's audit checkpoints (null only in tests of the link itself).
+  BrokerLink(boost::asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log,
+             Witness* witness = nullptr);
   void start();
   void stop();
   // Later connection attempts use `tls` (after a CRL or certificate reload).
@@ -57,6 +62,7 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   void on_handshake(const boost::system::error_code& ec);
   void on_message(LinkSession& session, Frame& frame);
   void on_closed(const std::string& reason);
+  void on_witness_step(LinkSession& session, const Witness::Step& step);
   void fail_attempt(const std::string& stage, const std::string& reason);
   void schedule_reconnect();
 
@@ -75,6 +81,7 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopped_{false};
   BrokerLinkCounters counters_;
+  Witness* witness_;
 };
 
 }  // namespace mash::agent

@@ -9,17 +9,25 @@
 #include "agent_config.h"
 #include "broker_link.h"
 #include "log.h"
+#include "crypto.h"
+#include "signed_note.h"
 #include "tls.h"
+#include "witness.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: mash-agent --config FILE
+       mash-agent witness-reset --config FILE
        mash-agent --help | --version
 
 Runs the MASH Exchange agent for one agency. It dials out to the hub's broker
 (the agency opens no inbound port), proves its agency with its certificate,
 and reconnects by itself when the link drops.
+
+Commands:
+  witness-reset   clear an audit witness alarm (after finding out why the hub's audit
+                  history changed); the next hub checkpoint is trusted afresh
 
 Options:
   --config FILE   the agent's TOML configuration (see deploy/examples/agent.toml)
@@ -36,7 +44,13 @@ errors, 1 for runtime failures.
 int main(int argc, char** argv) {
   std::string config_path;
   bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
+  bool witness_reset = false;
+  int first = 1;
+  if (argc > 1 && std::string(argv[1]) == "witness-reset") {
+    witness_reset = true;
+    first = 2;
+  }
+  for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
@@ -62,6 +76,24 @@ int main(int argc, char** argv) {
     std::cerr << "mash-agent: configuration error: " << config.error().message << "\n";
     return 2;
   }
+  auto audit_key = mash::load_verify_key(config->broker_audit_key);
+  auto witness = mash::agent::Witness::open(
+      config->witness_state, mash::NoteVerifier(config->broker_audit_origin, *audit_key),
+      config->broker_audit_origin);
+  if (!witness.ok()) {
+    std::cerr << "mash-agent: witness state: " << witness.error().message << "\n";
+    return 1;
+  }
+  if (witness_reset) {
+    std::string was = witness->alarm_reason();
+    if (auto st = witness->reset(); !st.ok()) {
+      std::cerr << "mash-agent: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "mash-agent: witness reset" << (was.empty() ? " (there was no alarm)" : "; cleared alarm: " + was)
+              << "\n";
+    return 0;
+  }
   auto tls = mash::ReloadingTlsContext::create(config->tls, mash::ReloadingTlsContext::Side::kClient);
   if (!tls.ok()) {
     std::cerr << "mash-agent: configuration error: tls: " << tls.error().message << "\n";
@@ -77,7 +109,12 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   config->link.software = std::string("mash-agent ") + MASH_VERSION;
   auto link = std::make_shared<mash::agent::BrokerLink>(io, (*tls)->current(), config->link,
-                                                        log.child("link"));
+                                                        log.child("link"), &*witness);
+  if (witness->alarmed()) {
+    log.error("audit-witness-alarm-active",
+              {{"reason", witness->alarm_reason()},
+               {"action", "enquiries are refused until an operator runs mash-agent witness-reset"}});
+  }
   mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
                         [link](mash::TlsContext c) { link->update_tls(std::move(c)); });
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

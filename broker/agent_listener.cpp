@@ -7,6 +7,7 @@
 #include <boost/asio/strand.hpp>
 #include <capnp/message.h>
 
+#include "audit_event.h"
 #include "link.capnp.h"
 
 namespace mash::broker {
@@ -31,6 +32,9 @@ const char* message_name(wire::Message::Which which) {
     case wire::Message::ANSWER: return "answer";
     case wire::Message::HEARTBEAT: return "heartbeat";
     case wire::Message::ERROR: return "error";
+    case wire::Message::AUDIT_CHECKPOINT: return "audit-checkpoint";
+    case wire::Message::CONSISTENCY_REQUEST: return "consistency-request";
+    case wire::Message::CONSISTENCY_PROOF: return "consistency-proof";
   }
   return "unknown";
 }
@@ -104,13 +108,15 @@ class AgentListener::Connection : public std::enable_shared_from_this<Connection
 };
 
 AgentListener::AgentListener(asio::io_context& io, TlsContext tls, AgentListenerOptions options,
-                             Logger log, AgentRegistry& registry)
+                             Logger log, AgentRegistry& registry, AuditLog* audit)
     : io_(io),
       tls_(std::move(tls)),
       options_(std::move(options)),
       log_(std::move(log)),
       registry_(registry),
-      acceptor_(asio::make_strand(io)) {}
+      acceptor_(asio::make_strand(io)),
+      audit_(audit),
+      checkpoint_timer_(acceptor_.get_executor()) {}
 
 AgentListener::~AgentListener() = default;
 
@@ -127,8 +133,57 @@ Status AgentListener::listen(const asio::ip::tcp::endpoint& endpoint) {
   }
   port_ = acceptor_.local_endpoint().port();
   log_.info("listening", {{"address", endpoint.address().to_string()}, {"port", port_}});
-  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    self->do_accept();
+    if (self->audit_) self->broadcast_checkpoints();
+  });
   return {};
+}
+
+void AgentListener::record(const std::string& type, const std::string& agency,
+                           const std::string& outcome, std::function<void(Status)> done) {
+  if (!audit_) {
+    done(Status());
+    return;
+  }
+  AuditEvent e;
+  e.type = type;
+  e.time_ms = unix_millis_now();
+  e.actor = "agent:" + agency;
+  e.role = "agent";
+  e.agency = agency;
+  e.outcome = outcome;
+  auto record = event_to_record(e);
+  if (!record.ok()) {
+    done(record.error());
+    return;
+  }
+  audit_->append_async(*record, event_index_keys(e), [done = std::move(done)](Result<uint64_t> r) {
+    done(r.ok() ? Status() : Status(r.error()));
+  });
+}
+
+void AgentListener::send_checkpoint(LinkSession& session, const std::string& note) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::Message>().initAuditCheckpoint().setNote(note);
+  session.send(encode_frame(builder, options_.link.limits));
+}
+
+void AgentListener::broadcast_checkpoints() {
+  if (stopped_) return;
+  auto note = audit_->latest_checkpoint();
+  if (note.ok() && *note != last_broadcast_) {
+    last_broadcast_ = *note;
+    for (const auto& agent : registry_.snapshot()) {
+      if (auto s = registry_.session(agent.agency)) {
+        s->post([self = shared_from_this(), n = *note](LinkSession& session) { self->send_checkpoint(session, n); });
+      }
+    }
+  }
+  checkpoint_timer_.expires_after(options_.checkpoint_broadcast_interval);
+  checkpoint_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->broadcast_checkpoints();
+  });
 }
 
 void AgentListener::do_accept() {
@@ -214,6 +269,7 @@ void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::st
     self->open_.fetch_sub(1);
     if (*greeted) {
       self->registry_.remove(agency, &s);
+      self->record("agent.disconnected", agency, "closed", [](Status) {});
       self->log_.info("agent-disconnected",
                       {{"agency", agency}, {"peer", s.peer_label()}, {"reason", reason}});
     } else {
@@ -250,34 +306,20 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
     info.peer = session.peer_label();
     info.software = std::string(hello.getSoftware().cStr()).substr(0, 128);
     info.since = std::chrono::system_clock::now();
-
-    std::shared_ptr<LinkSession> self_ptr;
-    {
-      std::lock_guard lock(sessions_mutex_);
-      for (const auto& s : sessions_) {
-        if (s.get() == &session) self_ptr = s;
-      }
-    }
-    log_.info("agent-connected",
-              {{"agency", agency}, {"peer", session.peer_label()}, {"software", info.software}});
-    auto previous = registry_.add(info, self_ptr);
-    if (previous && previous.get() != &session) {
-      counters_.replaced.fetch_add(1);
-      log_.warn("agent-replaced", {{"agency", agency},
-                                   {"old_peer", previous->peer_label()},
-                                   {"new_peer", session.peer_label()}});
-      previous->send_error_and_close(static_cast<int>(wire::Error::Code::REPLACED),
-                                     "a newer connection for this agency took over");
-    }
-    // Logged and registered first, then answered: an agent holding our hello is registered.
-    capnp::MallocMessageBuilder builder;
-    auto reply = builder.initRoot<wire::Message>().initHello();
-    reply.setProtocolVersion(wire::PROTOCOL_VERSION);
-    reply.setSoftware(options_.software);
-    reply.setHeartbeatIntervalMs(
-        static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
-    session.send(encode_frame(builder, options_.link.limits));
-
+    auto self_ptr = find_session(&session);
+    if (!self_ptr) return;
+    // Fail closed: the connection is recorded durably before the agent is answered.
+    record("agent.connected", agency, "ok", [self = shared_from_this(), self_ptr, info](Status st) {
+      self_ptr->post([self, self_ptr, info, st](LinkSession& s) {
+        if (!st.ok()) {
+          self->log_.error("audit-unavailable", {{"agency", info.agency}, {"reason", st.error().message}});
+          s.send_error_and_close(static_cast<int>(wire::Error::Code::AUDIT_UNAVAILABLE),
+                                 "the broker cannot record this connection; try again later");
+          return;
+        }
+        self->complete_hello(self_ptr, info);
+      });
+    });
     return;
   }
   switch (which) {
@@ -286,6 +328,28 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
                                 {"code", static_cast<int>(msg.getError().getCode())},
                                 {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
       return;
+    case wire::Message::CONSISTENCY_REQUEST: {
+      auto req = msg.getConsistencyRequest();
+      uint64_t old_size = req.getOldSize(), new_size = req.getNewSize();
+      auto proof = audit_ ? audit_->consistency_proof(old_size, new_size)
+                          : Result<std::vector<merkle::Hash>>(make_error(ErrorCode::kUnavailable, "no audit log"));
+      if (!proof.ok()) {
+        counters_.protocol_errors.fetch_add(1);
+        session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                     "no consistency proof: " + proof.error().message);
+        return;
+      }
+      capnp::MallocMessageBuilder builder;
+      auto out = builder.initRoot<wire::Message>().initConsistencyProof();
+      out.setOldSize(old_size);
+      out.setNewSize(new_size);
+      auto hashes = out.initHashes(static_cast<unsigned>(proof->size()));
+      for (unsigned i = 0; i < proof->size(); ++i) {
+        hashes.set(i, kj::arrayPtr((*proof)[i].data(), (*proof)[i].size()));
+      }
+      session.send(encode_frame(builder, options_.link.limits));
+      return;
+    }
     case wire::Message::ACKNOWLEDGEMENT:
     case wire::Message::ANSWER:
       // Enquiry handling arrives with the broker's enquiry store; until then these are logged.
@@ -299,12 +363,47 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
   }
 }
 
+std::shared_ptr<LinkSession> AgentListener::find_session(const LinkSession* session) {
+  std::lock_guard lock(sessions_mutex_);
+  for (const auto& s : sessions_) {
+    if (s.get() == session) return s;
+  }
+  return nullptr;
+}
+
+void AgentListener::complete_hello(std::shared_ptr<LinkSession> session_ptr, ConnectedAgent info) {
+  LinkSession& session = *session_ptr;
+  const std::string& agency = info.agency;
+  log_.info("agent-connected",
+            {{"agency", agency}, {"peer", session.peer_label()}, {"software", info.software}});
+  auto previous = registry_.add(info, session_ptr);
+  if (previous && previous.get() != &session) {
+    counters_.replaced.fetch_add(1);
+    log_.warn("agent-replaced", {{"agency", agency},
+                                 {"old_peer", previous->peer_label()},
+                                 {"new_peer", session.peer_label()}});
+    previous->send_error_and_close(static_cast<int>(wire::Error::Code::REPLACED),
+                                   "a newer connection for this agency took over");
+  }
+  // Logged and registered first, then answered: an agent holding our hello is registered.
+  capnp::MallocMessageBuilder builder;
+  auto reply = builder.initRoot<wire::Message>().initHello();
+  reply.setProtocolVersion(wire::PROTOCOL_VERSION);
+  reply.setSoftware(options_.software);
+  reply.setHeartbeatIntervalMs(static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
+  session.send(encode_frame(builder, options_.link.limits));
+  if (audit_) {
+    if (auto note = audit_->latest_checkpoint(); note.ok()) send_checkpoint(session, *note);
+  }
+}
+
 void AgentListener::stop() {
   if (stopped_.exchange(true)) return;
   asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);
   });
+  asio::dispatch(checkpoint_timer_.get_executor(), [self = shared_from_this()] { self->checkpoint_timer_.cancel(); });
   std::set<std::shared_ptr<LinkSession>> sessions;
   {
     std::lock_guard lock(sessions_mutex_);

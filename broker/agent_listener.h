@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "agent_registry.h"
+#include "audit_log.h"
 #include "link.h"
 #include "log.h"
 #include "result.h"
@@ -31,6 +33,8 @@ struct AgentListenerOptions {
   // Connections (handshaking or established) held at once; more are closed on accept.
   size_t max_connections = 512;
   std::string software = "mash-broker";
+  // How often to look for a new audit checkpoint to send to connected agents (witnessing).
+  std::chrono::milliseconds checkpoint_broadcast_interval{1000};
 };
 
 struct AgentListenerCounters {
@@ -43,8 +47,10 @@ struct AgentListenerCounters {
 
 class AgentListener : public std::enable_shared_from_this<AgentListener> {
  public:
+  // `audit` records each agent connection before the agent is answered (fail closed), and its
+  // checkpoints are sent to agents, which witness them. Null only in tests of the link itself.
   AgentListener(boost::asio::io_context& io, TlsContext tls, AgentListenerOptions options,
-                Logger log, AgentRegistry& registry);
+                Logger log, AgentRegistry& registry, AuditLog* audit = nullptr);
   ~AgentListener();
 
   // Binds and starts accepting. Port 0 picks a free port (see port()).
@@ -64,6 +70,12 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   void do_accept();
   void on_established(std::shared_ptr<LinkSession> session, std::string agency);
   void on_message(LinkSession& session, Frame& frame, const std::string& agency, bool& greeted);
+  std::shared_ptr<LinkSession> find_session(const LinkSession* session);
+  void complete_hello(std::shared_ptr<LinkSession> session, ConnectedAgent info);
+  void send_checkpoint(LinkSession& session, const std::string& note);
+  void broadcast_checkpoints();
+  void record(const std::string& type, const std::string& agency, const std::string& outcome,
+              std::function<void(Status)> done);
   void track(const std::shared_ptr<LinkSession>& s);
   void untrack(const LinkSession* s);
 
@@ -82,6 +94,9 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   std::mutex sessions_mutex_;
   std::set<std::shared_ptr<LinkSession>> sessions_;
   std::atomic<bool> stopped_{false};
+  AuditLog* audit_;
+  boost::asio::steady_timer checkpoint_timer_;
+  std::string last_broadcast_;  // on the acceptor's strand
 };
 
 }  // namespace mash::broker

@@ -63,6 +63,21 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.tls_reload_interval = *reload;
   if (auto st = check_private_key_mode(*key); !st.ok()) return cfg.error("tls.key", st.error().message);
 
+  MASH_TRY(audit_dir, cfg.path("audit.dir", false));
+  out.audit_dir = *audit_dir;
+  MASH_TRY(audit_key, cfg.path("audit.signing_key", true));
+  out.audit_key = *audit_key;
+  if (auto st = check_private_key_mode(*audit_key); !st.ok()) return cfg.error("audit.signing_key", st.error().message);
+  MASH_TRY(origin, cfg.string_or("audit.origin", "mash-broker"));
+  if (origin->find_first_of(" \n\t") != std::string::npos || origin->size() > 128) {
+    return cfg.error("audit.origin", "must be one word (e.g. mash-broker/tri-borough)");
+  }
+  out.audit_origin = *origin;
+  MASH_TRY(cp_interval, cfg.millis_or("audit.checkpoint_interval_ms", milliseconds(2000), milliseconds(50),
+                                      milliseconds(60'000)));
+  out.audit_checkpoint_interval = *cp_interval;
+  out.listener.checkpoint_broadcast_interval = std::min(*cp_interval, milliseconds(1000));
+
   auto& link = out.listener.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),
                              milliseconds(300'000)));

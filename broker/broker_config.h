@@ -20,6 +20,11 @@ struct BrokerConfig {
   std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   AgentListenerOptions listener;                 // [link] ...
   unsigned threads = 2;                          // [broker] threads
+  // [audit]: the access audit log (required: the broker records every step before acting).
+  std::filesystem::path audit_dir;               // dir
+  std::filesystem::path audit_key;               // signing_key (Ed25519, mode 0600)
+  std::string audit_origin = "mash-broker";      // origin: names this hub's log in checkpoints
+  std::chrono::milliseconds audit_checkpoint_interval{2000};  // checkpoint_interval_ms
   LogLevel log_level = LogLevel::kInfo;          // [log] level
 };
 

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "crypto.h"
 #include "test_support.h"
 
 using namespace mash;
@@ -10,9 +11,13 @@ using namespace mash::testing;
 
 namespace {
 
+// The [tls] and [audit] sections every broker configuration needs.
 std::string tls_section(const TestPki& pki) {
   auto f = pki.broker();
-  return "[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" +
+  auto key = pki.dir() / "audit.key";
+  if (!std::filesystem::exists(key)) REQUIRE(save_signing_key(SigningKey::generate(), key).ok());
+  return "[audit]\ndir = \"" + (pki.dir() / "audit").string() + "\"\nsigning_key = \"" + key.string() +
+         "\"\n[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" +
          f.key.string() + "\"\ncrl = \"" + f.crl.string() + "\"\n";
 }
 
@@ -46,6 +51,13 @@ TEST_CASE("broker configuration errors name the key", "[config]") {
   check("[link]\nmax_frame_bytes = 5001\n", "link.max_frame_bytes:");
   check("[log]\nlevel = \"loud\"\n", "log.level:");
   check("[broker]\nthreds = 2\n", "broker.threds: unknown key");
+
+
+  std::string without_audit = tls_section(pki).substr(tls_section(pki).find("[tls]"));
+  write_file(dir / "b.toml", without_audit);
+  auto no_audit = load_broker_config(dir / "b.toml");
+  REQUIRE_FALSE(no_audit.ok());
+  CHECK(no_audit.error().message.find("audit.dir: missing (required)") != std::string::npos);
 
   write_file(dir / "b.toml", "[tls]\nca = \"/nonexistent/ca.crt\"\n");
   auto cfg = load_broker_config(dir / "b.toml");

@@ -11,6 +11,8 @@
 
 #include "agent_listener.h"
 #include "agent_registry.h"
+#include "audit_log.h"
+#include "crypto.h"
 #include "broker_config.h"
 #include "log.h"
 #include "tls.h"
@@ -19,10 +21,15 @@
 namespace {
 
 constexpr const char* kUsage = R"(usage: mash-broker --config FILE
+       mash-broker keygen --out FILE
        mash-broker --help | --version
 
 Runs the MASH Exchange broker for one hub. Agents dial in to the agent link
 (default port 7443) over mutually authenticated TLS 1.3.
+
+Commands:
+  keygen --out FILE   make the audit log's signing key (FILE, mode 0600) and FILE.pub,
+                      which agencies configure to witness the hub's audit log
 
 Options:
   --config FILE   the broker's TOML configuration (see deploy/examples/broker.toml)
@@ -36,7 +43,26 @@ errors, 1 for runtime failures.
 
 }  // namespace
 
+int keygen(int argc, char** argv) {
+  if (argc != 4 || std::string(argv[2]) != "--out") {
+    std::cerr << "mash-broker: usage: mash-broker keygen --out FILE\n";
+    return 2;
+  }
+  auto key = mash::SigningKey::generate();
+  if (auto st = mash::save_signing_key(key, argv[3]); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+  if (auto st = mash::save_verify_key(key.verify_key(), std::string(argv[3]) + ".pub"); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << argv[3] << " (secret, mode 0600) and " << argv[3] << ".pub\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "keygen") return keygen(argc, argv);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -76,11 +102,25 @@ int main(int argc, char** argv) {
   }
 
   mash::Logger log(std::cerr, config->log_level, "broker");
+  auto audit_key = mash::load_signing_key(config->audit_key);
+  if (!audit_key.ok()) {
+    std::cerr << "mash-broker: configuration error: audit.signing_key: " << audit_key.error().message << "\n";
+    return 2;
+  }
+  mash::AuditLogOptions audit_options;
+  audit_options.origin = config->audit_origin;
+  audit_options.checkpoint_interval = config->audit_checkpoint_interval;
+  auto audit = mash::AuditLog::open(config->audit_dir, audit_options, std::move(audit_key).value());
+  if (!audit.ok()) {
+    std::cerr << "mash-broker: audit log " << config->audit_dir.string() << ": " << audit.error().message << "\n";
+    return 1;
+  }
+  log.info("audit-log-open", {{"dir", config->audit_dir.string()}, {"records", (*audit)->size()}});
   boost::asio::io_context io;
   mash::broker::AgentRegistry registry;
   config->listener.software = std::string("mash-broker ") + MASH_VERSION;
   auto listener = std::make_shared<mash::broker::AgentListener>(
-      io, (*tls)->current(), config->listener, log.child("link"), registry);
+      io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
   if (auto st = listener->listen(config->agent_listen); !st.ok()) {
     std::cerr << "mash-broker: " << st.error().message << "\n";
     return 1;

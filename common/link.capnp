@@ -21,6 +21,9 @@ struct Message {
     answer @4 :Answer;
     heartbeat @5 :Heartbeat;
     error @6 :Error;
+    auditCheckpoint @7 :AuditCheckpoint;
+    consistencyRequest @8 :ConsistencyRequest;
+    consistencyProof @9 :ConsistencyProof;
   }
 }
 
@@ -141,6 +144,24 @@ struct Withheld {
   clause @2 :Text;
 }
 
+# Witnessing: each side sends the signed checkpoints of its audit log; the other keeps the
+# latest it verified and asks for a proof that each newer one extends it (RFC 6962), so neither
+# can rewrite or truncate its history unnoticed.
+struct AuditCheckpoint {
+  note @0 :Text;                # signed note (common/signed_note.h)
+}
+
+struct ConsistencyRequest {
+  oldSize @0 :UInt64;
+  newSize @1 :UInt64;
+}
+
+struct ConsistencyProof {
+  oldSize @0 :UInt64;
+  newSize @1 :UInt64;
+  hashes @2 :List(Data);        # 32 bytes each
+}
+
 struct Heartbeat {
   seq @0 :UInt64;
   sentAtMs @1 :Int64;
@@ -160,5 +181,7 @@ struct Error {
     policyRejected @5;
     overloaded @6;
     shuttingDown @7;
+    auditUnavailable @8;        # the sender cannot record the action, so it refuses it
+    witnessAlarm @9;            # the sender found the other's audit history inconsistent
   }
 }

@@ -30,7 +30,7 @@ keep=0; [ "${1:-}" = "--keep" ] && keep=1
 deploy/install-deps.sh
 echo "== building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build -j "$(nproc)" --target mash-broker mash-agent > build/demo-build.log 2>&1 \
+cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit > build/demo-build.log 2>&1 \
   || { tail -40 build/demo-build.log; exit 1; }
 
 stop_all
@@ -43,12 +43,18 @@ echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certifi
 args=(); for a in "${agencies[@]}"; do args+=(--agency "$a"); done
 certs/mash-pki dev-setup --dir "$run/pki" --broker-name localhost "${args[@]}" > "$run/pki.log"
 
+echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
+build/bin/mash-broker keygen --out "$run/audit.key" > /dev/null
+
 tls() {  # tls CERT KEY
   printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
 }
-{ printf '[link]\nlisten = "127.0.0.1:%s"\n' "$port"; tls pki/broker.crt pki/broker.key; } > "$run/broker.toml"
+{ printf '[link]\nlisten = "127.0.0.1:%s"\n' "$port"
+  printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
+  tls pki/broker.crt pki/broker.key; } > "$run/broker.toml"
 for a in "${agencies[@]}"; do
   { printf '[broker]\naddress = "127.0.0.1:%s"\nname = "localhost"\n' "$port"
+    printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
     tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$run/agent-$a.toml"
 done
 
@@ -85,6 +91,15 @@ for a in "${agencies[@]}"; do
     printf '  %-10s NOT CONNECTED (see %s)\n' "$a" "$run/agent-$a.log"
   fi
 done
+# Each agent witnesses the hub's audit log (signed checkpoints, consistency proofs).
+for _ in $(seq 50); do
+  w=$( (grep -l "witness-accepted" "$run"/agent-*.log 2>/dev/null || true) | wc -l)
+  [ "$w" -ge ${#agencies[@]} ] && break
+  sleep 0.1
+done
+echo
+echo "Audit: every connection was recorded before the agent was answered; agents witnessing the log: $w of ${#agencies[@]}"
+build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"
 if [ "$connected" -lt ${#agencies[@]} ]; then

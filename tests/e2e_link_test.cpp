@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "audit_log.h"
 #include "process.h"
 #include "test_support.h"
 
@@ -23,16 +24,25 @@ std::string tls_toml(const mash::TlsFiles& f) {
 
 struct Hub {
   Hub() : port(free_port()) {
+    std::string out;
+    REQUIRE(run(std::string(MASH_BIN_DIR) + "/mash-broker keygen --out " +
+                    shell_quote((pki.dir() / "audit.key").string()),
+                &out) == 0);
     write_file(pki.dir() / "broker.toml",
                "[link]\nlisten = \"127.0.0.1:" + std::to_string(port) +
                    "\"\nheartbeat_interval_ms = 200\nidle_timeout_ms = 1000\n" +
-                   tls_toml(pki.broker()));
+                   "[audit]\ndir = \"" + (pki.dir() / "audit").string() + "\"\nsigning_key = \"" +
+                   (pki.dir() / "audit.key").string() + "\"\norigin = \"mash-broker/test\"\n" +
+                   "checkpoint_interval_ms = 100\n" + tls_toml(pki.broker()));
     for (const char* a : kAgencies) {
       write_file(pki.dir() / (std::string(a) + ".toml"),
                  "[broker]\naddress = \"127.0.0.1:" + std::to_string(port) +
                      "\"\nname = \"broker.test\"\n[link]\nheartbeat_interval_ms = 200\n"
                      "idle_timeout_ms = 1000\nreconnect_initial_ms = 100\nreconnect_max_ms = 500\n"
-                     "connect_timeout_ms = 2000\n" +
+                     "connect_timeout_ms = 2000\n"
+                     "[witness]\nbroker_audit_key = \"" + (pki.dir() / "audit.key.pub").string() +
+                     "\"\nbroker_audit_origin = \"mash-broker/test\"\nstate = \"" +
+                     (pki.dir() / (std::string(a) + ".witness")).string() + "\"\n" +
                      tls_toml(pki.agent(a)));
     }
   }
@@ -132,6 +142,63 @@ TEST_CASE("revoking a connected agent's certificate drops it and keeps it out, w
   CHECK(broker->log().find("tls-reload-failed") == std::string::npos);
 }
 
+TEST_CASE("a connected agent witnesses the broker's audit log and notices a rollback", "[e2e][witness]") {
+  Hub hub;
+  auto audit = (hub.pki.dir() / "audit").string(), old_copy = (hub.pki.dir() / "audit-old").string();
+  auto broker = hub.start_broker();
+  REQUIRE(broker->wait_for_log("listening", 5000ms));
+  auto agent = hub.start_agent("police");
+  REQUIRE(broker->wait_for_log("agent-connected agency=police", 10000ms));
+  INFO(agent->log());
+  REQUIRE(agent->wait_for_log("witness-accepted", 5000ms));
+
+  // A restart continues the same log: the agent gets proofs that each new checkpoint extends it.
+  broker->signal(SIGTERM);
+  REQUIRE(broker->wait(5000ms) == 0);
+  std::string out;
+  REQUIRE(run("cp -a " + shell_quote(audit) + " " + shell_quote(old_copy), &out) == 0);
+  auto second = hub.start_broker("broker2.log");
+  REQUIRE(second->wait_for_log("agent-connected agency=police", 10000ms));
+  // The agent witnesses a checkpoint that includes this connection, which the old copy lacks.
+  auto copy = mash::AuditReader::open(old_copy);
+  REQUIRE(copy.ok());
+  uint64_t old_size = copy->size();
+  auto witnessed = [&] {
+    uint64_t best = 0;
+    std::string log = agent->log();
+    for (size_t pos = log.find("witness-accepted size="); pos != std::string::npos;
+         pos = log.find("witness-accepted size=", pos + 1)) {
+      best = std::max<uint64_t>(best, std::stoull(log.substr(pos + 22)));
+    }
+    return best;
+  };
+  CHECK(wait_until([&] { return witnessed() > old_size; }, 5000ms));
+  CHECK(agent->log().find("audit-witness-alarm") == std::string::npos);
+
+  // Roll the broker's store back to the older copy: the agent raises the alarm.
+  second->signal(SIGTERM);
+  REQUIRE(second->wait(5000ms) == 0);
+  REQUIRE(run("rm -rf " + shell_quote(audit) + " && cp -a " + shell_quote(old_copy) + " " + shell_quote(audit), &out) == 0);
+  auto third = hub.start_broker("broker3.log");
+  bool alarmed = agent->wait_for_log("audit-witness-alarm", 10000ms);
+  INFO("agent log: " << agent->log() << "\nbroker log: " << third->log());
+  CHECK(alarmed);
+  CHECK(agent->log().find("shrank from") != std::string::npos);
+  CHECK(third->wait_for_log("agent-error agency=police code=9", 5000ms));
+
+  // The alarm survives an agent restart until an operator resets it.
+  agent->signal(SIGTERM);
+  agent->wait(5000ms);
+  auto restarted = hub.start_agent("police");
+  CHECK(restarted->wait_for_log("audit-witness-alarm-active", 5000ms));
+  restarted->signal(SIGTERM);
+  restarted->wait(5000ms);
+  CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent witness-reset --config " +
+                shell_quote((hub.pki.dir() / "police.toml").string()),
+            &out) == 0);
+  CHECK(out.find("cleared alarm") != std::string::npos);
+}
+
 TEST_CASE("openssl s_client without a client certificate gets no application data", "[e2e]") {
   Hub hub;
   auto broker = hub.start_broker();
@@ -193,6 +260,7 @@ TEST_CASE("the programs explain themselves and refuse bad configuration in one l
   // refuses to start with a certificate that names no agency).
   Hub hub;
   write_file(dir / "agent.toml", "[broker]\naddress = \"127.0.0.1:1\"\n" + tls_toml(hub.pki.broker()));
+  // (the agency check on tls.cert comes before the [witness] keys are read)
   CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent --check-config --config " +
                 shell_quote((dir / "agent.toml").string()),
             &out) == 2);
