@@ -186,8 +186,9 @@ Result<Candidates> candidates_for(const AuditReader& reader, const Conditions& c
   }
   // Only what the reader's snapshot holds.
   const uint64_t size = reader.size();
-  out.ids.erase(std::remove_if(out.ids.begin(), out.ids.end(), [size](uint64_t i) { return i >= size; }),
-                out.ids.end());
+  out.ids.erase(
+      std::remove_if(out.ids.begin(), out.ids.end(), [size](uint64_t i) { return i >= size; }),
+      out.ids.end());
   return out;
 }
 
@@ -259,8 +260,8 @@ Result<int64_t> parse_audit_time(std::string_view text, TimeBound bound) {
   if (!s.empty() && s.back() == 'Z') s.remove_suffix(1);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, frac = 0;
   int64_t span = kDayMs;  // how much the written precision covers
-  if (s.size() < 10 || !parse_digits(s, 0, 4, year) || s[4] != '-' || !parse_digits(s, 5, 2, month) ||
-      s[7] != '-' || !parse_digits(s, 8, 2, day)) {
+  if (s.size() < 10 || !parse_digits(s, 0, 4, year) || s[4] != '-' ||
+      !parse_digits(s, 5, 2, month) || s[7] != '-' || !parse_digits(s, 8, 2, day)) {
     return fail();
   }
   if (s.size() > 10) {
@@ -298,8 +299,10 @@ Result<EventList> search(const AuditReader& reader, const AuditQuery& query) {
   return run_search(reader, *c, query.limit, query.scan_limit);
 }
 
-Result<EventList> case_timeline(const AuditReader& reader, std::string_view case_ref, size_t limit) {
-  if (case_ref.empty()) return make_error(ErrorCode::kInvalidArgument, "a case reference is required");
+Result<EventList> case_timeline(const AuditReader& reader, std::string_view case_ref,
+                                size_t limit) {
+  if (case_ref.empty())
+    return make_error(ErrorCode::kInvalidArgument, "a case reference is required");
   Conditions c;
   c.case_ref = std::string(case_ref);
   auto own = run_search(reader, c, limit, kDefaultAuditScanLimit);
@@ -442,9 +445,10 @@ Result<SubjectAccessReport> subject_access_report(const AuditReader& reader,
   auto first_index = [](const SarAccess& a) {
     return a.request_index ? *a.request_index : a.answers.empty() ? 0 : a.answers.front().index;
   };
-  std::sort(report.accesses.begin(), report.accesses.end(), [&](const SarAccess& x, const SarAccess& y) {
-    return std::tuple(x.time_ms, first_index(x)) < std::tuple(y.time_ms, first_index(y));
-  });
+  std::sort(report.accesses.begin(), report.accesses.end(),
+            [&](const SarAccess& x, const SarAccess& y) {
+              return std::tuple(x.time_ms, first_index(x)) < std::tuple(y.time_ms, first_index(y));
+            });
   for (auto& [i, v] : views) report.views.push_back(std::move(v));
   return report;
 }
@@ -497,7 +501,8 @@ struct Window {
   uint64_t count = 0;
 };
 
-Window busiest_window(const std::vector<const EnquirySeen*>& seq, int64_t window_ms, bool distinct_cases) {
+Window busiest_window(const std::vector<const EnquirySeen*>& seq, int64_t window_ms,
+                      bool distinct_cases) {
   Window best;
   std::map<std::string, uint64_t> cases;
   size_t i = 0;
@@ -516,9 +521,11 @@ Window busiest_window(const std::vector<const EnquirySeen*>& seq, int64_t window
   return best;
 }
 
-std::vector<uint64_t> evidence_of(const std::vector<const EnquirySeen*>& seq, size_t first, size_t last) {
+std::vector<uint64_t> evidence_of(const std::vector<const EnquirySeen*>& seq, size_t first,
+                                  size_t last) {
   std::vector<uint64_t> out;
-  for (size_t k = first; k <= last; ++k) out.insert(out.end(), seq[k]->indexes.begin(), seq[k]->indexes.end());
+  for (size_t k = first; k <= last; ++k)
+    out.insert(out.end(), seq[k]->indexes.begin(), seq[k]->indexes.end());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -532,39 +539,41 @@ Result<PatternReport> unusual_patterns(const AuditReader& reader, std::string_vi
   if (thresholds.person_window_days < 1 || thresholds.decision_days < 0) {
     return make_error(ErrorCode::kInvalidArgument, "pattern windows must be positive");
   }
-  AuditQuery q;
-  q.from = std::string(from);
-  q.to = std::string(to);
-  q.type = "enquiry.created";
-  auto c = conditions_of(q);
+  AuditQuery query;
+  query.from = std::string(from);
+  query.to = std::string(to);
+  query.type = "enquiry.created";
+  auto c = conditions_of(query);
   if (!c.ok()) return c.error();
   if (scan_limit == 0) return make_error(ErrorCode::kInvalidArgument, "limits must be at least 1");
   const int64_t to_ms = *c->to_ms;
 
   PatternReport report;
   std::map<std::string, EnquirySeen> enquiries;  // by enquiry id (or "#index" without one)
-  std::map<std::string, std::map<std::string, std::vector<uint64_t>>> by_person;  // pseudonym -> enquiry -> indexes
+  std::map<std::string, std::map<std::string, std::vector<uint64_t>>>
+      by_person;  // pseudonym -> enquiry -> indexes
   uint64_t seen = 0;
-  auto st = for_each_match(reader, *c, scan_limit, &report.truncated, [&](uint64_t i, AuditEvent&& e) {
-    if (seen == scan_limit) {
-      report.truncated = true;
-      return false;
-    }
-    ++seen;
-    std::string key = e.enquiry.empty() ? "#" + std::to_string(i) : e.enquiry;
-    auto [it, fresh] = enquiries.try_emplace(key);
-    EnquirySeen& q = it->second;
-    if (fresh || std::tuple(e.time_ms, i) < std::tuple(q.time_ms, q.first_index)) {
-      q.time_ms = e.time_ms;
-      q.first_index = i;
-      q.actor = e.actor;
-      q.case_ref = e.case_ref;
-      q.enquiry = e.enquiry;
-    }
-    q.indexes.push_back(i);
-    for (const auto& s : e.subjects) by_person[s][key].push_back(i);
-    return true;
-  });
+  auto st =
+      for_each_match(reader, *c, scan_limit, &report.truncated, [&](uint64_t i, AuditEvent&& e) {
+        if (seen == scan_limit) {
+          report.truncated = true;
+          return false;
+        }
+        ++seen;
+        std::string key = e.enquiry.empty() ? "#" + std::to_string(i) : e.enquiry;
+        auto [it, fresh] = enquiries.try_emplace(key);
+        EnquirySeen& q = it->second;
+        if (fresh || std::tuple(e.time_ms, i) < std::tuple(q.time_ms, q.first_index)) {
+          q.time_ms = e.time_ms;
+          q.first_index = i;
+          q.actor = e.actor;
+          q.case_ref = e.case_ref;
+          q.enquiry = e.enquiry;
+        }
+        q.indexes.push_back(i);
+        for (const auto& s : e.subjects) by_person[s][key].push_back(i);
+        return true;
+      });
   if (!st.ok()) return st.error();
 
   // A user creating more than N enquiries in a UTC day.
@@ -661,11 +670,12 @@ Result<PatternReport> unusual_patterns(const AuditReader& reader, std::string_vi
     report.flags.push_back(std::move(f));
   }
 
-  std::sort(report.flags.begin(), report.flags.end(), [](const PatternFlag& x, const PatternFlag& y) {
-    uint64_t xi = x.evidence.empty() ? 0 : x.evidence.front();
-    uint64_t yi = y.evidence.empty() ? 0 : y.evidence.front();
-    return std::tuple(x.code, xi) < std::tuple(y.code, yi);
-  });
+  std::sort(report.flags.begin(), report.flags.end(),
+            [](const PatternFlag& x, const PatternFlag& y) {
+              uint64_t xi = x.evidence.empty() ? 0 : x.evidence.front();
+              uint64_t yi = y.evidence.empty() ? 0 : y.evidence.front();
+              return std::tuple(x.code, xi) < std::tuple(y.code, yi);
+            });
   return report;
 }
 

@@ -56,7 +56,7 @@ struct AuditQuery {
   // subject (or none). Set but empty is refused, so a person whose details gave no pseudonym can
   // never turn into "everyone".
   std::optional<std::vector<std::string>> persons;
-  std::string user;      // the event's actor
+  std::string user;  // the event's actor
   std::string agency;
   std::string case_ref;
   std::string enquiry;   // enquiry id
@@ -90,9 +90,9 @@ Result<EventList> case_timeline(const AuditReader& reader, std::string_view case
 struct SarAnswer {
   uint64_t index = 0;
   int64_t time_ms = 0;
-  std::string outcome;                      // matched, possible, no-record, ...
+  std::string outcome;  // matched, possible, no-record, ...
   std::vector<std::string> fields_released;
-  bool restricted = false;                  // the agency holds restricted information
+  bool restricted = false;  // the agency holds restricted information
 };
 
 // One agency asked about the person in one enquiry.
@@ -102,10 +102,10 @@ struct SarAccess {
   int64_t time_ms = 0;                    // when asked (or first answered, without a request)
   std::string actor, role;                // who asked
   std::string purpose, legal_basis, consent, brag;
-  std::string decision;                   // the policy decision recorded with the request
+  std::string decision;  // the policy decision recorded with the request
   std::vector<std::string> fields_requested;
-  std::optional<int64_t> delivered_ms;    // when the agency's agent took the enquiry
-  std::vector<SarAnswer> answers;         // answers about this person, oldest first
+  std::optional<int64_t> delivered_ms;  // when the agency's agent took the enquiry
+  std::vector<SarAnswer> answers;       // answers about this person, oldest first
 };
 
 // Someone looked at or exported the results of an enquiry about the person (or of their case).
@@ -117,9 +117,9 @@ struct SarView {
 };
 
 struct SubjectAccessReport {
-  std::vector<SarAccess> accesses;    // by time asked
-  std::vector<SarView> views;         // oldest first
-  std::vector<IndexedEvent> other;    // further events naming the person, of other types
+  std::vector<SarAccess> accesses;  // by time asked
+  std::vector<SarView> views;       // oldest first
+  std::vector<IndexedEvent> other;  // further events naming the person, of other types
   bool truncated = false;
 };
 
@@ -164,17 +164,17 @@ inline constexpr const char* kFlagPersonManyEnquiries = "person-many-enquiries";
 inline constexpr const char* kFlagNoDecision = "no-decision";
 
 struct PatternFlag {
-  std::string code;                   // one of kFlag...
-  std::string user;                   // user-enquiries-per-day: the actor
-  std::string day;                    // user-enquiries-per-day: YYYY-MM-DD (UTC)
+  std::string code;  // one of kFlag...
+  std::string user;  // user-enquiries-per-day, no-decision: the actor
+  std::string day;   // user-enquiries-per-day: YYYY-MM-DD (UTC)
   // person-*: pseudonyms whose evidence is identical; usually one person's several pseudonyms,
   // but people always asked about together (siblings) share evidence too.
   std::vector<std::string> persons;
-  std::string case_ref, enquiry;      // no-decision
-  uint64_t count = 0;                 // what was counted (enquiries, cases; days for no-decision)
-  uint64_t threshold = 0;             // the limit it exceeded
+  std::string case_ref, enquiry;  // no-decision
+  uint64_t count = 0;             // what was counted (enquiries, cases; days for no-decision)
+  uint64_t threshold = 0;         // the limit it exceeded
   int64_t window_from_ms = 0, window_to_ms = 0;  // the period the evidence covers
-  std::vector<uint64_t> evidence;     // record indexes, oldest first
+  std::vector<uint64_t> evidence;                // record indexes, oldest first
 };
 
 struct PatternReport {

@@ -11,6 +11,7 @@
 
 #include "agent_listener.h"
 #include "agent_registry.h"
+#include "audit_cli.h"
 #include "audit_log.h"
 #include "crypto.h"
 #include "broker_config.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: mash-broker --config FILE
        mash-broker keygen --out FILE
+       mash-broker audit search|timeline|sar|stats|flags ... (see mash-broker audit --help)
        mash-broker --help | --version
 
 Runs the MASH Exchange broker for one hub. Agents dial in to the agent link
@@ -30,6 +32,10 @@ Runs the MASH Exchange broker for one hub. Agents dial in to the agent link
 Commands:
   keygen --out FILE   make the audit log's signing key (FILE, mode 0600) and FILE.pub,
                       which agencies configure to witness the hub's audit log
+
+  audit ...           the data protection officer's tools over the audit store: search
+                      by person, user, agency, case, type and dates; a case timeline;
+                      a subject access report; access statistics; unusual patterns
 
 Options:
   --config FILE   the broker's TOML configuration (see deploy/examples/broker.toml)
@@ -63,6 +69,7 @@ int keygen(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "keygen") return keygen(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "audit") return mash::broker::run_audit_command(argc - 1, argv + 1);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
