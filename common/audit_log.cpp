@@ -437,7 +437,15 @@ Result<std::vector<uint64_t>> AuditReader::find_range(std::string_view name, std
   return find_range_in(*env_, index_, name, from, to, limit);
 }
 
-Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
+namespace {
+
+// An existing store opened for reading: the environment and its databases' handles.
+struct StoreHandles {
+  std::shared_ptr<Env> env;
+  Dbi leaves, nodes, checkpoints, index, meta;
+};
+
+Result<StoreHandles> open_existing_store(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(dir / "data.mdb", ec)) {
     return make_error(ErrorCode::kNotFound, dir.string() + ": no audit store here (data.mdb missing)");
@@ -447,24 +455,39 @@ Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
   options.max_dbs = 8;
   auto env = Env::open(dir, options);
   if (!env.ok()) return env.error();
-  AuditReader r;
-  r.env_ = std::make_shared<Env>(std::move(env).value());
-  auto txn = r.env_->begin_read();
+  StoreHandles h;
+  h.env = std::make_shared<Env>(std::move(env).value());
+  auto txn = h.env->begin_read();
   if (!txn.ok()) return txn.error();
-  Dbi meta;
-  for (auto [dbi, name] : {std::pair{&r.leaves_, "leaves"}, {&r.nodes_, "nodes"}, {&r.checkpoints_, "checkpoints"},
-                           {&r.index_, "index"}, {&meta, "meta"}}) {
+  for (auto [dbi, name] : {std::pair{&h.leaves, "leaves"}, {&h.nodes, "nodes"}, {&h.checkpoints, "checkpoints"},
+                           {&h.index, "index"}, {&h.meta, "meta"}}) {
     auto d = txn->open_db(name, false);
     if (!d.ok()) return make_error(ErrorCode::kDataLoss, dir.string() + ": not an audit store (" + name + " missing)");
     *dbi = *d;
   }
-  auto size = txn->get(meta, "size");
-  auto origin = txn->get(meta, "origin");
+  // Database handles opened in a transaction outlive it only if it commits (even a read one).
+  if (auto st = txn->commit(); !st.ok()) return st.error();
+  return h;
+}
+
+}  // namespace
+
+Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
+  auto h = open_existing_store(dir);
+  if (!h.ok()) return h.error();
+  AuditReader r;
+  r.env_ = h->env;
+  r.leaves_ = h->leaves;
+  r.nodes_ = h->nodes;
+  r.checkpoints_ = h->checkpoints;
+  r.index_ = h->index;
+  auto txn = r.env_->begin_read();
+  if (!txn.ok()) return txn.error();
+  auto size = txn->get(h->meta, "size");
+  auto origin = txn->get(h->meta, "origin");
   if (!size.ok() || !origin.ok()) return make_error(ErrorCode::kDataLoss, dir.string() + ": unreadable metadata");
   r.size_ = *size ? from_be64(**size) : 0;
   r.origin_ = *origin ? std::string(**origin) : "";
-  // Database handles opened in a transaction outlive it only if it commits (even a read one).
-  if (auto st = txn->commit(); !st.ok()) return st.error();
   return r;
 }
 
@@ -501,23 +524,11 @@ Result<std::vector<merkle::Hash>> AuditReader::inclusion_proof(uint64_t index, u
 
 Result<AuditVerifyReport> verify_audit_store(const std::filesystem::path& dir,
                                              const NoteVerifier& verifier, std::string_view origin) {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir / "data.mdb", ec)) {
-    return make_error(ErrorCode::kNotFound, dir.string() + ": no audit store here (data.mdb missing)");
-  }
-  EnvOptions options;
-  options.map_size = size_t{8} << 30;
-  options.max_dbs = 8;
-  auto env = Env::open(dir, options);
-  if (!env.ok()) return env.error();
-  auto txn = env->begin_read();
+  auto h = open_existing_store(dir);
+  if (!h.ok()) return h.error();
+  auto txn = h->env->begin_read();
   if (!txn.ok()) return txn.error();
-  Dbi leaves, nodes, checkpoints, meta;
-  for (auto [dbi, name] : {std::pair{&leaves, "leaves"}, {&nodes, "nodes"}, {&checkpoints, "checkpoints"}, {&meta, "meta"}}) {
-    auto d = txn->open_db(name, false);
-    if (!d.ok()) return make_error(ErrorCode::kDataLoss, dir.string() + ": not an audit store (" + name + " missing)");
-    *dbi = *d;
-  }
+  Dbi leaves = h->leaves, nodes = h->nodes, checkpoints = h->checkpoints, meta = h->meta;
   AuditVerifyReport report;
   auto size_value = txn->get(meta, "size");
   if (!size_value.ok()) return size_value.error();

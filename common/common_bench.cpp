@@ -1,6 +1,8 @@
 // Benchmarks for common/: framing, signatures, keyed hashing, LMDB and the TLS handshake.
 // Run through deploy/bench.sh; results are recorded in BENCHMARKS.md.
 #include <benchmark/benchmark.h>
+
+#include "bench_support.h"
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -62,21 +64,10 @@ std::vector<uint8_t> typical_enquiry_frame() {
   return encode_frame(builder, FrameLimits{});
 }
 
-void percentile_stats(benchmark::internal::Benchmark* b) {
-  b->ComputeStatistics("p90", [](const std::vector<double>& v) {
-    auto s = v;
-    std::sort(s.begin(), s.end());
-    return s[static_cast<size_t>(0.9 * static_cast<double>(s.size() - 1))];
-  });
-  b->ComputeStatistics("max", [](const std::vector<double>& v) {
-    return *std::max_element(v.begin(), v.end());
-  });
-}
-
 void BM_FrameEncode(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(typical_enquiry_frame());
 }
-BENCHMARK(BM_FrameEncode)->Apply(percentile_stats);
+BENCHMARK(BM_FrameEncode)->Apply(mash::percentile_stats);
 
 void BM_FrameDecodeValidate(benchmark::State& state) {
   auto frame = typical_enquiry_frame();
@@ -92,14 +83,14 @@ void BM_FrameDecodeValidate(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * frame.size()));
 }
-BENCHMARK(BM_FrameDecodeValidate)->Apply(percentile_stats);
+BENCHMARK(BM_FrameDecodeValidate)->Apply(mash::percentile_stats);
 
 void BM_Ed25519Sign(benchmark::State& state) {
   auto key = SigningKey::generate();
   std::vector<uint8_t> msg(1024, 1);
   for (auto _ : state) benchmark::DoNotOptimize(key.sign(msg));
 }
-BENCHMARK(BM_Ed25519Sign)->Apply(percentile_stats);
+BENCHMARK(BM_Ed25519Sign)->Apply(mash::percentile_stats);
 
 void BM_Ed25519Verify(benchmark::State& state) {
   auto key = SigningKey::generate();
@@ -108,7 +99,7 @@ void BM_Ed25519Verify(benchmark::State& state) {
   auto vk = key.verify_key();
   for (auto _ : state) benchmark::DoNotOptimize(verify(vk, msg, sig));
 }
-BENCHMARK(BM_Ed25519Verify)->Apply(percentile_stats);
+BENCHMARK(BM_Ed25519Verify)->Apply(mash::percentile_stats);
 
 void BM_KeyedHash(benchmark::State& state) {
   auto key = HashKey::generate();
@@ -116,7 +107,7 @@ void BM_KeyedHash(benchmark::State& state) {
   std::span<const uint8_t> msg(reinterpret_cast<const uint8_t*>(id.data()), id.size());
   for (auto _ : state) benchmark::DoNotOptimize(key.hash(msg));
 }
-BENCHMARK(BM_KeyedHash)->Apply(percentile_stats);
+BENCHMARK(BM_KeyedHash)->Apply(mash::percentile_stats);
 
 void BM_LmdbPutBatch(benchmark::State& state) {
   mash::testing::TempDir dir;
@@ -137,7 +128,7 @@ void BM_LmdbPutBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 1000));
 }
-BENCHMARK(BM_LmdbPutBatch)->Apply(percentile_stats);
+BENCHMARK(BM_LmdbPutBatch)->Apply(mash::percentile_stats);
 
 void BM_LmdbGet(benchmark::State& state) {
   mash::testing::TempDir dir;
@@ -157,7 +148,7 @@ void BM_LmdbGet(benchmark::State& state) {
     benchmark::DoNotOptimize(txn->get(*dbi, std::to_string(i++ % 100000)));
   }
 }
-BENCHMARK(BM_LmdbGet)->Apply(percentile_stats);
+BENCHMARK(BM_LmdbGet)->Apply(mash::percentile_stats);
 
 // A full mutual TLS 1.3 handshake on loopback between our link contexts (both ends in this
 // process, so the figure is the CPU cost of both sides).
@@ -183,7 +174,7 @@ void BM_LinkHandshake(benchmark::State& state) {
     if (!ok_server || !ok_client) state.SkipWithError("handshake failed");
   }
 }
-BENCHMARK(BM_LinkHandshake)->Unit(benchmark::kMicrosecond)->Apply(percentile_stats);
+BENCHMARK(BM_LinkHandshake)->Unit(benchmark::kMicrosecond)->Apply(mash::percentile_stats);
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // Run through deploy/bench.sh; results are recorded in BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include "bench_support.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -13,17 +15,6 @@ using namespace mash::policy;
 namespace {
 
 const char* kExample = MASH_SOURCE_DIR "/policy/examples/tri-borough.toml";
-
-void percentile_stats(benchmark::internal::Benchmark* b) {
-  b->ComputeStatistics("p90", [](const std::vector<double>& v) {
-    auto s = v;
-    std::sort(s.begin(), s.end());
-    return s[static_cast<size_t>(0.9 * static_cast<double>(s.size() - 1))];
-  });
-  b->ComputeStatistics("max", [](const std::vector<double>& v) {
-    return *std::max_element(v.begin(), v.end());
-  });
-}
 
 // One agency's decision for a typical enquiry: resolve the five ids of the question, then the
 // decision for each requested field (ten, by id, as an enquiry names them), collected.
@@ -46,7 +37,7 @@ void BM_PolicyDecideEnquiry(benchmark::State& state) {
   }
   state.counters["fields"] = static_cast<double>(fields.size());
 }
-BENCHMARK(BM_PolicyDecideEnquiry)->Apply(percentile_stats);
+BENCHMARK(BM_PolicyDecideEnquiry)->Apply(mash::percentile_stats);
 
 // The whole table for one agency and question, without field lookups by id.
 void BM_PolicyDecideAllFields(benchmark::State& state) {
@@ -58,7 +49,7 @@ void BM_PolicyDecideAllFields(benchmark::State& state) {
     benchmark::DoNotOptimize(policy->decide(*q).data());
   }
 }
-BENCHMARK(BM_PolicyDecideAllFields)->Apply(percentile_stats);
+BENCHMARK(BM_PolicyDecideAllFields)->Apply(mash::percentile_stats);
 
 // Parsing, validating and compiling the example agreement (done once per accepted version).
 void BM_PolicyLoadAndCompile(benchmark::State& state) {
@@ -69,7 +60,7 @@ void BM_PolicyLoadAndCompile(benchmark::State& state) {
     benchmark::DoNotOptimize(&policy);
   }
 }
-BENCHMARK(BM_PolicyLoadAndCompile)->Unit(benchmark::kMillisecond)->Apply(percentile_stats);
+BENCHMARK(BM_PolicyLoadAndCompile)->Unit(benchmark::kMillisecond)->Apply(mash::percentile_stats);
 
 }  // namespace
 
