@@ -64,6 +64,24 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   MASH_TRY(state, cfg.path("witness.state", false));
   out.witness_state = *state;
 
+  MASH_TRY(disclosure_dir, cfg.path("disclosure.dir", false));
+  out.disclosure_dir = *disclosure_dir;
+  MASH_TRY(disclosure_key, cfg.path("disclosure.signing_key", true));
+  out.disclosure_key = *disclosure_key;
+  if (auto st = check_private_key_mode(*disclosure_key); !st.ok()) {
+    return cfg.error("disclosure.signing_key", st.error().message);
+  }
+  MASH_TRY(disclosure_origin, cfg.string_or("disclosure.origin", "mash-agent/" + out.agency));
+  if (disclosure_origin->find_first_of(" \n\t") != std::string::npos || disclosure_origin->size() > 128) {
+    return cfg.error("disclosure.origin", "must be one word");
+  }
+  out.disclosure_origin = *disclosure_origin;
+  MASH_TRY(disclosure_interval, cfg.millis_or("disclosure.checkpoint_interval_ms", milliseconds(2000),
+                                              milliseconds(50), milliseconds(60'000)));
+  out.disclosure_checkpoint_interval = *disclosure_interval;
+  out.link.checkpoint_broadcast_interval = std::min(*disclosure_interval, milliseconds(1000));
+  out.link.agency = out.agency;
+
   auto& link = out.link.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),
                              milliseconds(300'000)));

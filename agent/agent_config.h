@@ -22,6 +22,11 @@ struct AgentConfig {
   std::filesystem::path broker_audit_key;   // broker_audit_key: the hub's audit .pub file
   std::string broker_audit_origin = "mash-broker";  // broker_audit_origin
   std::filesystem::path witness_state;      // state: where the witnessed checkpoint is kept
+  // [disclosure]: this agency's own disclosure log (required), witnessed by the hub.
+  std::filesystem::path disclosure_dir;     // dir
+  std::filesystem::path disclosure_key;     // signing_key (Ed25519, mode 0600; give the .pub to the hub)
+  std::string disclosure_origin;            // origin (default mash-agent/<agency>)
+  std::chrono::milliseconds disclosure_checkpoint_interval{2000};  // checkpoint_interval_ms
 };
 
 Result<AgentConfig> load_agent_config(const std::filesystem::path& path);

@@ -8,6 +8,7 @@
 
 #include <random>
 
+#include "audit_event.h"
 #include "link.capnp.h"
 
 namespace mash::agent {
@@ -15,7 +16,7 @@ namespace mash::agent {
 namespace asio = boost::asio;
 
 BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log,
-                       Witness* witness)
+                       Witness* witness, AuditLog* disclosure)
     : io_(io),
       strand_(asio::make_strand(io)),
       tls_(std::move(tls)),
@@ -25,10 +26,30 @@ BrokerLink::BrokerLink(asio::io_context& io, TlsContext tls, BrokerLinkOptions o
       resolver_(strand_),
       timer_(strand_),
       attempt_timer_(strand_),
-      witness_(witness) {}
+      witness_(witness),
+      disclosure_(disclosure),
+      checkpoint_timer_(strand_) {}
 
 void BrokerLink::start() {
-  asio::dispatch(strand_, [self = shared_from_this()] { self->connect(); });
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    self->connect();
+    if (self->disclosure_) self->broadcast_checkpoint();
+  });
+}
+
+void BrokerLink::broadcast_checkpoint() {
+  if (stopped_) return;
+  if (connected_ && session_) {
+    auto note = disclosure_->latest_checkpoint();
+    if (note.ok() && *note != last_sent_checkpoint_) {
+      last_sent_checkpoint_ = *note;
+      session_->send(make_checkpoint_frame(*note, options_.link.limits));
+    }
+  }
+  checkpoint_timer_.expires_after(options_.checkpoint_broadcast_interval);
+  checkpoint_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->broadcast_checkpoint();
+  });
 }
 
 void BrokerLink::update_tls(TlsContext tls) {
@@ -49,6 +70,7 @@ void BrokerLink::stop() {
   asio::dispatch(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
     self->timer_.cancel();
+    self->checkpoint_timer_.cancel();
     self->attempt_timer_.cancel();
     self->resolver_.cancel();
     if (self->stream_) {
@@ -156,6 +178,24 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
     counters_.connected.fetch_add(1);
     log_.info("connected", {{"broker", session.peer_label()},
                             {"software", std::string(msg.getHello().getSoftware().cStr()).substr(0, 128)}});
+    if (disclosure_) {
+      AuditEvent e;
+      e.type = "broker.connected";
+      e.time_ms = unix_millis_now();
+      e.actor = "agent:" + options_.agency;
+      e.role = "agent";
+      e.agency = options_.agency;
+      e.outcome = "ok";
+      if (auto record = event_to_record(e); record.ok()) {
+        disclosure_->append_async(*record, event_index_keys(e), [](Result<uint64_t>) {});
+      }
+      // The broker witnesses this agency's log: it gets the latest checkpoint on every connection.
+      last_sent_checkpoint_.clear();
+      if (auto note = disclosure_->latest_checkpoint(); note.ok()) {
+        last_sent_checkpoint_ = *note;
+        session.send(make_checkpoint_frame(*note, options_.link.limits));
+      }
+    }
     return;
   }
   switch (msg.which()) {
@@ -171,17 +211,24 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
     case wire::Message::CONSISTENCY_PROOF: {
       if (!witness_) return;
       auto p = msg.getConsistencyProof();
-      std::vector<merkle::Hash> proof;
-      for (auto h : p.getHashes()) {
-        if (h.size() != 32 || proof.size() >= 64) {
-          session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL), "malformed consistency proof");
-          return;
-        }
-        merkle::Hash hash;
-        std::copy(h.begin(), h.end(), hash.begin());
-        proof.push_back(hash);
+      auto proof = read_consistency_proof(p);
+      if (!proof.ok()) {
+        session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL), proof.error().message);
+        return;
       }
-      on_witness_step(session, witness_->on_proof(p.getOldSize(), p.getNewSize(), proof));
+      on_witness_step(session, witness_->on_proof(p.getOldSize(), p.getNewSize(), *proof));
+      return;
+    }
+    case wire::Message::CONSISTENCY_REQUEST: {
+      auto req = msg.getConsistencyRequest();
+      auto proof = disclosure_ ? disclosure_->consistency_proof(req.getOldSize(), req.getNewSize())
+                               : Result<std::vector<merkle::Hash>>(make_error(ErrorCode::kUnavailable, "no disclosure log"));
+      if (!proof.ok()) {
+        session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                     "no consistency proof: " + proof.error().message);
+        return;
+      }
+      session.send(make_consistency_proof_frame(req.getOldSize(), req.getNewSize(), *proof, options_.link.limits));
       return;
     }
     case wire::Message::ENQUIRY:
@@ -214,14 +261,9 @@ void BrokerLink::on_witness_step(LinkSession& session, const Witness::Step& step
       return;
     case Kind::kUnchanged:
       return;
-    case Kind::kNeedProof: {
-      capnp::MallocMessageBuilder builder;
-      auto req = builder.initRoot<wire::Message>().initConsistencyRequest();
-      req.setOldSize(step.old_size);
-      req.setNewSize(step.new_size);
-      session.send(encode_frame(builder, options_.link.limits));
+    case Kind::kNeedProof:
+      session.send(make_consistency_request_frame(step.old_size, step.new_size, options_.link.limits));
       return;
-    }
     case Kind::kRefused:
       log_.warn("witness-refused-checkpoint", {{"reason", step.reason}});
       return;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "audit_log.h"
 #include "backoff.h"
 #include "link.h"
 #include "log.h"
@@ -30,6 +31,9 @@ struct BrokerLinkOptions {
   std::chrono::milliseconds reconnect_initial{500};
   std::chrono::milliseconds reconnect_max{60'000};
   std::string software = "mash-agent";
+  std::string agency;       // from this agent's certificate, for its own records
+  // How often to look for a new disclosure-log checkpoint to send to the broker.
+  std::chrono::milliseconds checkpoint_broadcast_interval{1000};
 };
 
 struct BrokerLinkCounters {
@@ -43,9 +47,10 @@ struct BrokerLinkCounters {
 
 class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
  public:
-  // `witness` checks the broker's audit checkpoints (null only in tests of the link itself).
+  // `witness` checks the broker's audit checkpoints; `disclosure` is this agency's own log,
+  // whose checkpoints the broker witnesses (both null only in tests of the link itself).
   BrokerLink(boost::asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log,
-             Witness* witness = nullptr);
+             Witness* witness = nullptr, AuditLog* disclosure = nullptr);
   void start();
   void stop();
   // Later connection attempts use `tls` (after a CRL or certificate reload).
@@ -63,6 +68,7 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   void on_message(LinkSession& session, Frame& frame);
   void on_closed(const std::string& reason);
   void on_witness_step(LinkSession& session, const Witness::Step& step);
+  void broadcast_checkpoint();
   void fail_attempt(const std::string& stage, const std::string& reason);
   void schedule_reconnect();
 
@@ -82,6 +88,9 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   std::atomic<bool> stopped_{false};
   BrokerLinkCounters counters_;
   Witness* witness_;
+  AuditLog* disclosure_;
+  boost::asio::steady_timer checkpoint_timer_;
+  std::string last_sent_checkpoint_;
 };
 
 }  // namespace mash::agent

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "agent_config.h"
+#include "audit_log.h"
 #include "broker_link.h"
 #include "log.h"
 #include "crypto.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: mash-agent --config FILE
        mash-agent witness-reset --config FILE
+       mash-agent keygen --out FILE
        mash-agent --help | --version
 
 Runs the MASH Exchange agent for one agency. It dials out to the hub's broker
@@ -26,8 +28,10 @@ Runs the MASH Exchange agent for one agency. It dials out to the hub's broker
 and reconnects by itself when the link drops.
 
 Commands:
+  keygen --out FILE  make this agency's disclosure-log signing key (FILE, 0600) and FILE.pub
   witness-reset   clear an audit witness alarm (after finding out why the hub's audit
-                  history changed); the next hub checkpoint is trusted afresh
+                  history changed; run it with the agent stopped); the next hub
+                  checkpoint is trusted afresh
 
 Options:
   --config FILE   the agent's TOML configuration (see deploy/examples/agent.toml)
@@ -42,6 +46,19 @@ errors, 1 for runtime failures.
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "keygen") {
+    if (argc != 4 || std::string(argv[2]) != "--out") {
+      std::cerr << "mash-agent: usage: mash-agent keygen --out FILE\n";
+      return 2;
+    }
+    if (auto st = mash::generate_key_pair(argv[3]); !st.ok()) {
+      std::cerr << "mash-agent: " << st.error().message << "\n";
+      return 1;
+    }
+    std::cout << "wrote " << argv[3] << " (secret, mode 0600) and " << argv[3]
+              << ".pub (give the .pub to the hub: it witnesses this agency's disclosure log)\n";
+    return 0;
+  }
   std::string config_path;
   bool check_only = false;
   bool witness_reset = false;
@@ -77,7 +94,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto audit_key = mash::load_verify_key(config->broker_audit_key);
-  auto witness = mash::agent::Witness::open(
+  auto witness = mash::Witness::open(
       config->witness_state, mash::NoteVerifier(config->broker_audit_origin, *audit_key),
       config->broker_audit_origin);
   if (!witness.ok()) {
@@ -99,17 +116,31 @@ int main(int argc, char** argv) {
     std::cerr << "mash-agent: configuration error: tls: " << tls.error().message << "\n";
     return 2;
   }
+  auto disclosure_key = mash::load_signing_key(config->disclosure_key);
+  if (!disclosure_key.ok()) {
+    std::cerr << "mash-agent: configuration error: disclosure.signing_key: " << disclosure_key.error().message << "\n";
+    return 2;
+  }
   if (check_only) {
     std::cout << "mash-agent: configuration " << config_path << " is valid (agency "
               << config->agency << ")\n";
     return 0;
   }
-
+  mash::AuditLogOptions disclosure_options;
+  disclosure_options.origin = config->disclosure_origin;
+  disclosure_options.checkpoint_interval = config->disclosure_checkpoint_interval;
+  auto disclosure = mash::AuditLog::open(config->disclosure_dir, disclosure_options,
+                                         std::move(disclosure_key).value());
+  if (!disclosure.ok()) {
+    std::cerr << "mash-agent: disclosure log " << config->disclosure_dir.string() << ": "
+              << disclosure.error().message << "\n";
+    return 1;
+  }
   mash::Logger log(std::cerr, config->log_level, "agent");
   boost::asio::io_context io;
   config->link.software = std::string("mash-agent ") + MASH_VERSION;
   auto link = std::make_shared<mash::agent::BrokerLink>(io, (*tls)->current(), config->link,
-                                                        log.child("link"), &*witness);
+                                                        log.child("link"), &*witness, disclosure->get());
   if (witness->alarmed()) {
     log.error("audit-witness-alarm-active",
               {{"reason", witness->alarm_reason()},

@@ -164,9 +164,7 @@ void AgentListener::record(const std::string& type, const std::string& agency,
 }
 
 void AgentListener::send_checkpoint(LinkSession& session, const std::string& note) {
-  capnp::MallocMessageBuilder builder;
-  builder.initRoot<wire::Message>().initAuditCheckpoint().setNote(note);
-  session.send(encode_frame(builder, options_.link.limits));
+  session.send(make_checkpoint_frame(note, options_.link.limits));
 }
 
 void AgentListener::broadcast_checkpoints() {
@@ -328,6 +326,30 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
                                 {"code", static_cast<int>(msg.getError().getCode())},
                                 {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
       return;
+    case wire::Message::AUDIT_CHECKPOINT: {
+      Witness* w = witness_for(agency);
+      if (!w) {
+        log_.warn("agency-not-witnessed", {{"agency", agency}, {"reason", "no disclosure-log key configured"}});
+        return;
+      }
+      std::lock_guard lock(witness_mutex_);
+      on_agency_witness_step(session, agency, w->on_checkpoint(std::string_view(msg.getAuditCheckpoint().getNote().cStr())));
+      return;
+    }
+    case wire::Message::CONSISTENCY_PROOF: {
+      Witness* w = witness_for(agency);
+      if (!w) return;
+      auto p = msg.getConsistencyProof();
+      auto proof = read_consistency_proof(p);
+      if (!proof.ok()) {
+        counters_.protocol_errors.fetch_add(1);
+        session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL), proof.error().message);
+        return;
+      }
+      std::lock_guard lock(witness_mutex_);
+      on_agency_witness_step(session, agency, w->on_proof(p.getOldSize(), p.getNewSize(), *proof));
+      return;
+    }
     case wire::Message::CONSISTENCY_REQUEST: {
       auto req = msg.getConsistencyRequest();
       uint64_t old_size = req.getOldSize(), new_size = req.getNewSize();
@@ -339,15 +361,7 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
                                      "no consistency proof: " + proof.error().message);
         return;
       }
-      capnp::MallocMessageBuilder builder;
-      auto out = builder.initRoot<wire::Message>().initConsistencyProof();
-      out.setOldSize(old_size);
-      out.setNewSize(new_size);
-      auto hashes = out.initHashes(static_cast<unsigned>(proof->size()));
-      for (unsigned i = 0; i < proof->size(); ++i) {
-        hashes.set(i, kj::arrayPtr((*proof)[i].data(), (*proof)[i].size()));
-      }
-      session.send(encode_frame(builder, options_.link.limits));
+      session.send(make_consistency_proof_frame(old_size, new_size, *proof, options_.link.limits));
       return;
     }
     case wire::Message::ACKNOWLEDGEMENT:
@@ -394,6 +408,54 @@ void AgentListener::complete_hello(std::shared_ptr<LinkSession> session_ptr, Con
   session.send(encode_frame(builder, options_.link.limits));
   if (audit_) {
     if (auto note = audit_->latest_checkpoint(); note.ok()) send_checkpoint(session, *note);
+  }
+}
+
+Witness* AgentListener::witness_for(const std::string& agency) {
+  std::lock_guard lock(witness_mutex_);
+  auto it = witnesses_.find(agency);
+  if (it != witnesses_.end()) return it->second.get();
+  auto key = options_.agency_keys.find(agency);
+  if (key == options_.agency_keys.end() || options_.witness_dir.empty()) return nullptr;
+  std::string origin = "mash-agent/" + agency;
+  auto w = Witness::open(options_.witness_dir / (agency + ".state"), NoteVerifier(origin, key->second), origin);
+  if (!w.ok()) {
+    log_.error("witness-state-unreadable", {{"agency", agency}, {"reason", w.error().message}});
+    return nullptr;
+  }
+  auto owned = std::make_unique<Witness>(std::move(w).value());
+  Witness* raw = owned.get();
+  witnesses_[agency] = std::move(owned);
+  if (raw->alarmed()) {
+    log_.error("agency-witness-alarm-active",
+               {{"agency", agency}, {"reason", raw->alarm_reason()},
+                {"action", "run mash-broker witness-reset after finding out why"}});
+  }
+  return raw;
+}
+
+void AgentListener::on_agency_witness_step(LinkSession& session, const std::string& agency,
+                                           const Witness::Step& step) {
+  using Kind = Witness::Step::Kind;
+  switch (step.kind) {
+    case Kind::kAccepted:
+      counters_.checkpoints_witnessed.fetch_add(1);
+      log_.info("agency-witness-accepted", {{"agency", agency}, {"size", step.new_size}, {"previous", step.old_size}});
+      return;
+    case Kind::kUnchanged:
+      return;
+    case Kind::kNeedProof:
+      session.send(make_consistency_request_frame(step.old_size, step.new_size, options_.link.limits));
+      return;
+    case Kind::kRefused:
+      log_.warn("agency-witness-refused-checkpoint", {{"agency", agency}, {"reason", step.reason}});
+      return;
+    case Kind::kAlarm:
+      counters_.witness_alarms.fetch_add(1);
+      log_.error("agency-witness-alarm", {{"agency", agency}, {"reason", step.reason}});
+      session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
+                                    "witness alarm: " + step.reason, options_.link.limits));
+      return;
   }
 }
 

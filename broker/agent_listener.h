@@ -11,9 +11,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "result.h"
 #include "tls.h"
+#include "witness.h"
 
 namespace mash::broker {
 
@@ -35,6 +38,11 @@ struct AgentListenerOptions {
   std::string software = "mash-broker";
   // How often to look for a new audit checkpoint to send to connected agents (witnessing).
   std::chrono::milliseconds checkpoint_broadcast_interval{1000};
+  // Witnessing the agencies' disclosure logs: where the witnessed checkpoints are kept, and
+  // each agency's disclosure-log public key (an agency without one is not witnessed, and the
+  // broker says so when it connects).
+  std::filesystem::path witness_dir;
+  std::map<std::string, VerifyKey> agency_keys;
 };
 
 struct AgentListenerCounters {
@@ -43,6 +51,8 @@ struct AgentListenerCounters {
   std::atomic<uint64_t> over_capacity{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> replaced{0};
+  std::atomic<uint64_t> checkpoints_witnessed{0};
+  std::atomic<uint64_t> witness_alarms{0};
 };
 
 class AgentListener : public std::enable_shared_from_this<AgentListener> {
@@ -74,6 +84,8 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   void complete_hello(std::shared_ptr<LinkSession> session, ConnectedAgent info);
   void send_checkpoint(LinkSession& session, const std::string& note);
   void broadcast_checkpoints();
+  Witness* witness_for(const std::string& agency);
+  void on_agency_witness_step(LinkSession& session, const std::string& agency, const Witness::Step& step);
   void record(const std::string& type, const std::string& agency, const std::string& outcome,
               std::function<void(Status)> done);
   void track(const std::shared_ptr<LinkSession>& s);
@@ -97,6 +109,8 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   AuditLog* audit_;
   boost::asio::steady_timer checkpoint_timer_;
   std::string last_broadcast_;  // on the acceptor's strand
+  std::mutex witness_mutex_;
+  std::map<std::string, std::unique_ptr<Witness>> witnesses_;
 };
 
 }  // namespace mash::broker

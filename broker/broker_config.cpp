@@ -1,6 +1,7 @@
 #include "broker_config.h"
 
 #include "config.h"
+#include "crypto.h"
 
 namespace mash::broker {
 
@@ -77,6 +78,18 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
                                       milliseconds(60'000)));
   out.audit_checkpoint_interval = *cp_interval;
   out.listener.checkpoint_broadcast_interval = std::min(*cp_interval, milliseconds(1000));
+
+  // [witness]: the agencies' disclosure logs this broker witnesses.
+  MASH_TRY(witness_dir, cfg.path("witness.dir", false));
+  out.listener.witness_dir = *witness_dir;
+  MASH_TRY(agencies, cfg.keys("witness.agencies"));
+  for (const auto& agency : *agencies) {
+    std::string key = "witness.agencies." + agency;
+    MASH_TRY(pub, cfg.path(key, true));
+    auto vk = load_verify_key(*pub);
+    if (!vk.ok()) return cfg.error(key, vk.error().message);
+    out.listener.agency_keys[agency] = *vk;
+  }
 
   auto& link = out.listener.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),

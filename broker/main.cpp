@@ -16,13 +16,16 @@
 #include "crypto.h"
 #include "broker_config.h"
 #include "log.h"
+#include "signed_note.h"
 #include "tls.h"
+#include "witness.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage = R"(usage: mash-broker --config FILE
        mash-broker keygen --out FILE
+       mash-broker witness-reset --config FILE --agency A
        mash-broker audit search|timeline|sar|stats|flags ... (see mash-broker audit --help)
        mash-broker --help | --version
 
@@ -33,6 +36,9 @@ Commands:
   keygen --out FILE   make the audit log's signing key (FILE, mode 0600) and FILE.pub,
                       which agencies configure to witness the hub's audit log
 
+  witness-reset       clear an alarm about an agency's disclosure log (after finding out why
+                      its history changed; run it with the broker stopped); its next
+                      checkpoint is trusted afresh
   audit ...           the data protection officer's tools over the audit store: search
                       by person, user, agency, case, type and dates; a case timeline;
                       a subject access report; access statistics; unusual patterns
@@ -54,12 +60,7 @@ int keygen(int argc, char** argv) {
     std::cerr << "mash-broker: usage: mash-broker keygen --out FILE\n";
     return 2;
   }
-  auto key = mash::SigningKey::generate();
-  if (auto st = mash::save_signing_key(key, argv[3]); !st.ok()) {
-    std::cerr << "mash-broker: " << st.error().message << "\n";
-    return 1;
-  }
-  if (auto st = mash::save_verify_key(key.verify_key(), std::string(argv[3]) + ".pub"); !st.ok()) {
+  if (auto st = mash::generate_key_pair(argv[3]); !st.ok()) {
     std::cerr << "mash-broker: " << st.error().message << "\n";
     return 1;
   }
@@ -67,9 +68,50 @@ int keygen(int argc, char** argv) {
   return 0;
 }
 
+// mash-broker witness-reset --config FILE --agency A: clears an alarm about an agency's
+// disclosure log, once someone has found out why its history changed.
+int witness_reset(int argc, char** argv) {
+  std::string config_path, agency;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--config") config_path = argv[i + 1];
+    else if (k == "--agency") agency = argv[i + 1];
+  }
+  if (config_path.empty() || agency.empty() || argc != 6) {
+    std::cerr << "mash-broker: usage: mash-broker witness-reset --config FILE --agency A\n";
+    return 2;
+  }
+  auto config = mash::broker::load_broker_config(config_path);
+  if (!config.ok()) {
+    std::cerr << "mash-broker: configuration error: " << config.error().message << "\n";
+    return 2;
+  }
+  auto key = config->listener.agency_keys.find(agency);
+  if (key == config->listener.agency_keys.end()) {
+    std::cerr << "mash-broker: agency '" << agency << "' has no witness.agencies key in " << config_path << "\n";
+    return 2;
+  }
+  std::string origin = "mash-agent/" + agency;
+  auto w = mash::Witness::open(config->listener.witness_dir / (agency + ".state"),
+                               mash::NoteVerifier(origin, key->second), origin);
+  if (!w.ok()) {
+    std::cerr << "mash-broker: " << w.error().message << "\n";
+    return 1;
+  }
+  std::string was = w->alarm_reason();
+  if (auto st = w->reset(); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+  std::cout << "mash-broker: witness of " << agency << " reset"
+            << (was.empty() ? " (there was no alarm)" : "; cleared alarm: " + was) << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "keygen") return keygen(argc, argv);
   if (argc > 1 && std::string(argv[1]) == "audit") return mash::broker::run_audit_command(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "witness-reset") return witness_reset(argc, argv);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

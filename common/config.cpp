@@ -125,6 +125,16 @@ Result<std::chrono::milliseconds> ConfigFile::millis_or(std::string_view key,
   return std::chrono::milliseconds(*v);
 }
 
+Result<std::vector<std::string>> ConfigFile::keys(std::string_view table) const {
+  std::vector<std::string> out;
+  auto node = table_->at_path(table);
+  if (!node) return out;
+  const toml::table* t = node.as_table();
+  if (!t) return error(table, "must be a table");
+  for (const auto& [k, v] : *t) out.emplace_back(k.str());
+  return out;
+}
+
 Status ConfigFile::check_no_unknown_keys() const {
   std::set<std::string> present;
   collect_keys(*table_, "", present);

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "result.h"
 
@@ -47,6 +48,10 @@ class ConfigFile {
   Result<std::chrono::milliseconds> millis_or(std::string_view key, std::chrono::milliseconds fallback,
                                               std::chrono::milliseconds min,
                                               std::chrono::milliseconds max);
+
+  // The keys of a table (e.g. "witness.agencies"), for tables whose keys are names; empty when
+  // the table is absent. Each key still has to be read to count as known.
+  Result<std::vector<std::string>> keys(std::string_view table) const;
 
   // After reading every key the program knows: refuses any key that was never asked for.
   Status check_no_unknown_keys() const;

@@ -477,3 +477,15 @@ std::array<uint8_t, 32> sha256(std::span<const uint8_t> msg) {
 }
 
 }  // namespace mash
+
+namespace mash {
+
+Status generate_key_pair(const std::filesystem::path& path) {
+  auto key = SigningKey::generate();
+  if (auto st = save_signing_key(key, path); !st.ok()) return st;
+  auto pub = path;
+  pub += ".pub";
+  return save_verify_key(key.verify_key(), pub);
+}
+
+}  // namespace mash

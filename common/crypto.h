@@ -86,6 +86,9 @@ Status save_signing_key(const SigningKey& key, const std::filesystem::path& path
 Result<SigningKey> load_signing_key(const std::filesystem::path& path);
 
 // Public keys are not secret: created with mode 0644 (before umask), no mode check on load.
+// Makes a new signing key pair: `path` (secret, 0600, never overwritten) and `path`.pub.
+Status generate_key_pair(const std::filesystem::path& path);
+
 Status save_verify_key(const VerifyKey& key, const std::filesystem::path& path);
 Result<VerifyKey> load_verify_key(const std::filesystem::path& path);
 

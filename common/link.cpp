@@ -29,6 +29,45 @@ std::vector<uint8_t> make_error_frame(int code, const std::string& message,
   return encode_frame(builder, limits);
 }
 
+std::vector<uint8_t> make_checkpoint_frame(const std::string& note, const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::Message>().initAuditCheckpoint().setNote(note);
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_consistency_request_frame(uint64_t old_size, uint64_t new_size,
+                                                    const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto req = builder.initRoot<wire::Message>().initConsistencyRequest();
+  req.setOldSize(old_size);
+  req.setNewSize(new_size);
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_consistency_proof_frame(uint64_t old_size, uint64_t new_size,
+                                                  const std::vector<merkle::Hash>& proof,
+                                                  const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto out = builder.initRoot<wire::Message>().initConsistencyProof();
+  out.setOldSize(old_size);
+  out.setNewSize(new_size);
+  auto hashes = out.initHashes(static_cast<unsigned>(proof.size()));
+  for (unsigned i = 0; i < proof.size(); ++i) hashes.set(i, kj::arrayPtr(proof[i].data(), proof[i].size()));
+  return encode_frame(builder, limits);
+}
+
+Result<std::vector<merkle::Hash>> read_consistency_proof(wire::ConsistencyProof::Reader proof) {
+  std::vector<merkle::Hash> out;
+  if (proof.getHashes().size() > 64) return make_error(ErrorCode::kInvalidArgument, "consistency proof too long");
+  for (auto h : proof.getHashes()) {
+    if (h.size() != 32) return make_error(ErrorCode::kInvalidArgument, "malformed consistency proof");
+    merkle::Hash hash;
+    std::copy(h.begin(), h.end(), hash.begin());
+    out.push_back(hash);
+  }
+  return out;
+}
+
 LinkSession::LinkSession(TlsStream stream, LinkOptions options, Logger log, std::string peer_label)
     : stream_(std::move(stream)),
       options_(options),

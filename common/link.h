@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "framing.h"
 #include "log.h"
+#include "merkle.h"
 #include "tls.h"
 
 namespace mash {
@@ -106,6 +107,15 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
 std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits);
 std::vector<uint8_t> make_error_frame(int code, const std::string& message,
                                       const FrameLimits& limits);
+// Witnessing (see witness.h): checkpoints, proof requests and proofs.
+std::vector<uint8_t> make_checkpoint_frame(const std::string& note, const FrameLimits& limits);
+std::vector<uint8_t> make_consistency_request_frame(uint64_t old_size, uint64_t new_size,
+                                                    const FrameLimits& limits);
+std::vector<uint8_t> make_consistency_proof_frame(uint64_t old_size, uint64_t new_size,
+                                                  const std::vector<merkle::Hash>& proof,
+                                                  const FrameLimits& limits);
+// The hashes of a received proof; refuses malformed ones (wrong length, more than 64).
+Result<std::vector<merkle::Hash>> read_consistency_proof(wire::ConsistencyProof::Reader proof);
 
 // Every `interval`, rebuilds `source` if its files changed and hands the new context to `apply`
 // (logging "tls-reloaded", or "tls-reload-failed" while keeping the old context). Runs until the

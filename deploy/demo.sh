@@ -45,15 +45,20 @@ certs/mash-pki dev-setup --dir "$run/pki" --broker-name localhost "${args[@]}" >
 
 echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
 build/bin/mash-broker keygen --out "$run/audit.key" > /dev/null
+echo "== each agency's disclosure log signing key (mash-agent keygen); the hub gets the .pub files"
+for a in "${agencies[@]}"; do build/bin/mash-agent keygen --out "$run/disclosure-$a.key" > /dev/null; done
 
 tls() {  # tls CERT KEY
   printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
 }
 { printf '[link]\nlisten = "127.0.0.1:%s"\n' "$port"
   printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
+  printf '[witness]\ndir = "witness"\n[witness.agencies]\n'
+  for a in "${agencies[@]}"; do printf '%s = "disclosure-%s.key.pub"\n' "$a" "$a"; done
   tls pki/broker.crt pki/broker.key; } > "$run/broker.toml"
 for a in "${agencies[@]}"; do
   { printf '[broker]\naddress = "127.0.0.1:%s"\nname = "localhost"\n' "$port"
+    printf '[disclosure]\ndir = "disclosure-%s"\nsigning_key = "disclosure-%s.key"\ncheckpoint_interval_ms = 500\n' "$a" "$a"
     printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
     tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$run/agent-$a.toml"
 done
@@ -97,8 +102,15 @@ for _ in $(seq 50); do
   [ "$w" -ge ${#agencies[@]} ] && break
   sleep 0.1
 done
+for _ in $(seq 50); do
+  h=$(grep -c "agency-witness-accepted" "$run/broker.log" || true)
+  [ "$h" -ge ${#agencies[@]} ] && break
+  sleep 0.1
+done
 echo
-echo "Audit: every connection was recorded before the agent was answered; agents witnessing the log: $w of ${#agencies[@]}"
+echo "Audit: every connection was recorded before the agent was answered."
+echo "  agents witnessing the hub's audit log: $w of ${#agencies[@]}"
+echo "  agency disclosure logs witnessed by the hub: $(grep -o 'agency-witness-accepted agency=[a-z-]*' "$run/broker.log" | sort -u | wc -l) of ${#agencies[@]}"
 build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"

@@ -1,9 +1,10 @@
-// The agent as a witness of the broker's audit log. It keeps the newest broker checkpoint it
-// has verified (in a small state file, written durably) and accepts a newer one only with a
-// consistency proof that the newer tree extends it. A checkpoint for a smaller tree, a second
-// tree of the same size, or a proof that fails raises an alarm: it is kept in the state file,
-// survives restarts, and the agent refuses enquiries until an operator resets it
-// (`mash-agent witness-reset`), having found out why the hub's history changed.
+// A witness of another party's audit log: an agent witnesses the broker's access audit, and the
+// broker each agent's disclosure log. It keeps the newest checkpoint it has verified (in a small
+// state file, written durably) and accepts a newer one only with a consistency proof that the
+// newer tree extends it. A checkpoint for a smaller tree, a second tree of the same size, or a
+// proof that fails raises an alarm: it is kept in the state file, survives restarts, and the
+// witnessing side stops the exchange (enquiries) until an operator resets it (`mash-agent
+// witness-reset`, `mash-broker witness-reset`), having found out why the history changed.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,7 @@
 #include "result.h"
 #include "signed_note.h"
 
-namespace mash::agent {
+namespace mash {
 
 class Witness {
  public:
@@ -65,4 +66,4 @@ class Witness {
   std::string history_;
 };
 
-}  // namespace mash::agent
+}  // namespace mash

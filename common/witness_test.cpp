@@ -5,7 +5,6 @@
 #include "test_support.h"
 
 using namespace mash;
-using namespace mash::agent;
 using mash::testing::TempDir;
 
 namespace {

@@ -9,7 +9,7 @@
 #include "clock.h"
 #include "crypto.h"
 
-namespace mash::agent {
+namespace mash {
 
 namespace {
 
@@ -25,6 +25,13 @@ std::string one_line(std::string s) {
 }  // namespace
 
 Result<Witness> Witness::open(std::filesystem::path state_file, NoteVerifier verifier, std::string origin) {
+  auto dir = state_file.parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return make_error(ErrorCode::kUnavailable, dir.string() + ": cannot create: " + ec.message());
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
   Witness w(std::move(state_file), std::move(verifier), std::move(origin));
   if (auto st = w.load(); !st.ok()) return st.error();
   return w;
@@ -177,4 +184,4 @@ Status Witness::reset() {
   return persist();
 }
 
-}  // namespace mash::agent
+}  // namespace mash
