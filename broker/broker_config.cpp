@@ -80,7 +80,7 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.listener.checkpoint_broadcast_interval = std::min(*cp_interval, milliseconds(1000));
 
   // [witness]: the agencies' disclosure logs this broker witnesses.
-  MASH_TRY(witness_dir, cfg.path("witness.dir", false));
+  MASH_TRY(witness_dir, cfg.path_or("witness.dir", "witness"));
   out.listener.witness_dir = *witness_dir;
   MASH_TRY(agencies, cfg.keys("witness.agencies"));
   for (const auto& agency : *agencies) {

@@ -116,6 +116,13 @@ Result<std::filesystem::path> ConfigFile::path(std::string_view key, bool must_e
   return p;
 }
 
+Result<std::filesystem::path> ConfigFile::path_or(std::string_view key, const std::string& fallback) {
+  seen_.insert(std::string(key));
+  if (table_->at_path(key)) return path(key, false);
+  std::filesystem::path p(fallback);
+  return p.is_relative() ? dir_ / p : p;
+}
+
 Result<std::chrono::milliseconds> ConfigFile::millis_or(std::string_view key,
                                                         std::chrono::milliseconds fallback,
                                                         std::chrono::milliseconds min,

@@ -44,6 +44,8 @@ class ConfigFile {
   // A path; relative paths are resolved against the config file's folder. With must_exist, the
   // file must exist and be readable.
   Result<std::filesystem::path> path(std::string_view key, bool must_exist);
+  // As path(), with a fallback (also resolved against the config file's folder) when absent.
+  Result<std::filesystem::path> path_or(std::string_view key, const std::string& fallback);
   // A duration written as an integer of milliseconds under a key ending in "_ms".
   Result<std::chrono::milliseconds> millis_or(std::string_view key, std::chrono::milliseconds fallback,
                                               std::chrono::milliseconds min,
