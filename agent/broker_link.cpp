@@ -253,27 +253,8 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
 }
 
 void BrokerLink::on_witness_step(LinkSession& session, const Witness::Step& step) {
-  using Kind = Witness::Step::Kind;
-  switch (step.kind) {
-    case Kind::kAccepted:
-      counters_.checkpoints_witnessed.fetch_add(1);
-      log_.info("witness-accepted", {{"size", step.new_size}, {"previous", step.old_size}});
-      return;
-    case Kind::kUnchanged:
-      return;
-    case Kind::kNeedProof:
-      session.send(make_consistency_request_frame(step.old_size, step.new_size, options_.link.limits));
-      return;
-    case Kind::kRefused:
-      log_.warn("witness-refused-checkpoint", {{"reason", step.reason}});
-      return;
-    case Kind::kAlarm:
-      counters_.witness_alarms.fetch_add(1);
-      log_.error("audit-witness-alarm", {{"reason", step.reason}});
-      session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
-                                    "witness alarm: " + step.reason, options_.link.limits));
-      return;
-  }
+  handle_witness_step(session, step, log_, "audit-witness", LogField("broker", session.peer_label()),
+                      {&counters_.checkpoints_witnessed, &counters_.witness_alarms}, options_.link.limits);
 }
 
 void BrokerLink::on_closed(const std::string& reason) {

@@ -436,27 +436,8 @@ Witness* AgentListener::witness_for(const std::string& agency) {
 
 void AgentListener::on_agency_witness_step(LinkSession& session, const std::string& agency,
                                            const Witness::Step& step) {
-  using Kind = Witness::Step::Kind;
-  switch (step.kind) {
-    case Kind::kAccepted:
-      counters_.checkpoints_witnessed.fetch_add(1);
-      log_.info("agency-witness-accepted", {{"agency", agency}, {"size", step.new_size}, {"previous", step.old_size}});
-      return;
-    case Kind::kUnchanged:
-      return;
-    case Kind::kNeedProof:
-      session.send(make_consistency_request_frame(step.old_size, step.new_size, options_.link.limits));
-      return;
-    case Kind::kRefused:
-      log_.warn("agency-witness-refused-checkpoint", {{"agency", agency}, {"reason", step.reason}});
-      return;
-    case Kind::kAlarm:
-      counters_.witness_alarms.fetch_add(1);
-      log_.error("agency-witness-alarm", {{"agency", agency}, {"reason", step.reason}});
-      session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
-                                    "witness alarm: " + step.reason, options_.link.limits));
-      return;
-  }
+  handle_witness_step(session, step, log_, "agency-witness", LogField("agency", agency),
+                      {&counters_.checkpoints_witnessed, &counters_.witness_alarms}, options_.link.limits);
 }
 
 void AgentListener::stop() {

@@ -257,6 +257,32 @@ void LinkSession::on_tick(const boost::system::error_code& ec) {
 
 namespace mash {
 
+void handle_witness_step(LinkSession& session, const Witness::Step& step, const Logger& log,
+                         const std::string& prefix, const LogField& who, WitnessCounters counters,
+                         const FrameLimits& limits) {
+  using Kind = Witness::Step::Kind;
+  switch (step.kind) {
+    case Kind::kAccepted:
+      counters.accepted->fetch_add(1);
+      log.info(prefix + "-accepted", {who, {"size", step.new_size}, {"previous", step.old_size}});
+      return;
+    case Kind::kUnchanged:
+      return;
+    case Kind::kNeedProof:
+      session.send(make_consistency_request_frame(step.old_size, step.new_size, limits));
+      return;
+    case Kind::kRefused:
+      log.warn(prefix + "-refused-checkpoint", {who, {"reason", step.reason}});
+      return;
+    case Kind::kAlarm:
+      counters.alarms->fetch_add(1);
+      log.error(prefix + "-alarm", {who, {"reason", step.reason}});
+      session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
+                                    "witness alarm: " + step.reason, limits));
+      return;
+  }
+}
+
 namespace {
 
 class TlsWatcher : public std::enable_shared_from_this<TlsWatcher> {

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "merkle.h"
 #include "tls.h"
+#include "witness.h"
 
 namespace mash {
 
@@ -116,6 +117,18 @@ std::vector<uint8_t> make_consistency_proof_frame(uint64_t old_size, uint64_t ne
                                                   const FrameLimits& limits);
 // The hashes of a received proof; refuses malformed ones (wrong length, more than 64).
 Result<std::vector<merkle::Hash>> read_consistency_proof(wire::ConsistencyProof::Reader proof);
+
+// What a witnessing side does with a step of its Witness (witness.h): count and log an
+// accepted checkpoint, ask the peer for a consistency proof, log a refused checkpoint, or log
+// the alarm and tell the peer. Log events are "<prefix>-accepted", "<prefix>-refused-checkpoint"
+// and "<prefix>-alarm", each with the field `who` (e.g. {"agency", "police"}) first.
+struct WitnessCounters {
+  std::atomic<uint64_t>* accepted;
+  std::atomic<uint64_t>* alarms;
+};
+void handle_witness_step(LinkSession& session, const Witness::Step& step, const Logger& log,
+                         const std::string& prefix, const LogField& who, WitnessCounters counters,
+                         const FrameLimits& limits);
 
 // Every `interval`, rebuilds `source` if its files changed and hands the new context to `apply`
 // (logging "tls-reloaded", or "tls-reload-failed" while keeping the old context). Runs until the

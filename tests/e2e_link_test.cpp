@@ -181,9 +181,9 @@ TEST_CASE("a connected agent witnesses the broker's audit log and notices a roll
   auto witnessed = [&] {
     uint64_t best = 0;
     std::string log = agent->log();
-    for (size_t pos = log.find("witness-accepted size="); pos != std::string::npos;
-         pos = log.find("witness-accepted size=", pos + 1)) {
-      best = std::max<uint64_t>(best, std::stoull(log.substr(pos + 22)));
+    for (size_t pos = log.find("witness-accepted "); pos != std::string::npos;
+         pos = log.find("witness-accepted ", pos + 1)) {
+      best = std::max<uint64_t>(best, std::stoull(log.substr(log.find(" size=", pos) + 6)));
     }
     return best;
   };
