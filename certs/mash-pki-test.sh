@@ -394,7 +394,7 @@ tls_try() {
     -crl_check -CRL dev/ca/crl.pem >"$W/srv.out" 2>&1 <&7 &
   srv=$!
   n=0
-  while [[ -z $port && $n -lt 200 ]] && kill -0 "$srv" 2>/dev/null; do
+  while [[ -z $port && $n -lt 800 ]] && kill -0 "$srv" 2>/dev/null; do
     port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/srv.out")
     [[ -n $port ]] || sleep 0.025
     n=$((n + 1))
@@ -405,7 +405,7 @@ tls_try() {
       -CAfile dev/ca/ca.crt -verify_return_error -crl_check -CRL dev/ca/crl.pem \
       -cert "$cert" -key "$key" >"$W/cli.out" 2>&1
     n=0
-    while kill -0 "$srv" 2>/dev/null && [[ $n -lt 40 ]]; do # let the server log what it got
+    while kill -0 "$srv" 2>/dev/null && [[ $n -lt 300 ]]; do # let the server log what it got (up to 15 s on a loaded machine)
       sleep 0.05
       n=$((n + 1))
     done
