@@ -65,6 +65,9 @@ date_of_birth together, or an identifier (nhs, upn, pnc, probation, housing; a v
 a list of values). Matching is exact after normalisation, not fuzzy.
 
 Lists stop at 10,000 events and say so. Tables by default, JSON with --json.
+Every command also takes --pubkey FILE (the hub's audit .pub): the store's integrity is
+checked first (as mash-audit verify does) and nothing is reported from a store that fails.
+
 Exit status: 0 done (nothing found is not an error); 1 a problem with the store;
 2 usage or malformed input; 3 a file or the store could not be read.
 )";
@@ -79,16 +82,16 @@ const std::map<std::string, Spec>& specs() {
   static const std::map<std::string, Spec> s = {
       {"search",
        {{"--store", "--person-file", "--hash-key", "--user", "--agency", "--case", "--enquiry",
-         "--type", "--from", "--to"},
+         "--type", "--from", "--to", "--pubkey"},
         {"--json"},
         {"--store"}}},
-      {"timeline", {{"--store", "--case"}, {"--json"}, {"--store", "--case"}}},
+      {"timeline", {{"--store", "--case", "--pubkey"}, {"--json"}, {"--store", "--case"}}},
       {"sar",
-       {{"--store", "--person-file", "--hash-key"},
+       {{"--store", "--person-file", "--hash-key", "--pubkey"},
         {"--json"},
         {"--store", "--person-file", "--hash-key"}}},
-      {"stats", {{"--store", "--from", "--to"}, {"--json"}, {"--store", "--from", "--to"}}},
-      {"flags", {{"--store", "--from", "--to"}, {"--json"}, {"--store", "--from", "--to"}}},
+      {"stats", {{"--store", "--from", "--to", "--pubkey"}, {"--json"}, {"--store", "--from", "--to"}}},
+      {"flags", {{"--store", "--from", "--to", "--pubkey"}, {"--json"}, {"--store", "--from", "--to"}}},
   };
   return s;
 }
@@ -366,6 +369,29 @@ Result<AuditReader> open_store(const Args& a, int* exit_code) {
               << reader.error().message << "\n";
     auto c = reader.error().code;
     *exit_code = (c == ErrorCode::kNotFound || c == ErrorCode::kPermissionDenied) ? 3 : 1;
+    return reader;
+  }
+  // With --pubkey, nothing is reported from a store that fails its integrity check.
+  if (a.has("--pubkey")) {
+    auto key = load_verify_key(a.get("--pubkey"));
+    if (!key.ok()) {
+      std::cerr << kPrefix << key.error().message << "\n";
+      *exit_code = 3;
+      return key.error();
+    }
+    auto report = verify_audit_store(a.get("--store"), NoteVerifier(reader->origin(), *key), reader->origin());
+    if (!report.ok() || !report->ok()) {
+      std::cerr << kPrefix << "integrity check FAILED for " << a.get("--store") << "; nothing reported\n";
+      if (report.ok()) {
+        for (const auto& p : report->problems) std::cerr << "  " << p << "\n";
+      } else {
+        std::cerr << "  " << report.error().message << "\n";
+      }
+      *exit_code = 1;
+      return make_error(ErrorCode::kDataLoss, "integrity check failed");
+    }
+    std::cerr << kPrefix << "integrity check passed: " << report->records << " records, "
+              << report->checkpoints << " signed checkpoints\n";
   }
   return reader;
 }

@@ -128,7 +128,9 @@ class Hub {
     o.origin = "test.hub/audit";
     o.sync = false;
     o.map_size = size_t{1} << 26;
-    auto log = AuditLog::open(store(), o, SigningKey::generate());
+    auto signing = SigningKey::generate();
+    REQUIRE(save_verify_key(signing.verify_key(), pub_path()).ok());
+    auto log = AuditLog::open(store(), o, std::move(signing));
     REQUIRE(log.ok());
     auto add = [&](AuditEvent e) {
       auto rec = event_to_record(e);
@@ -172,6 +174,7 @@ class Hub {
   }
   std::string store() const { return (dir_ / "store").string(); }
   std::string key_path() const { return (dir_ / "hash.key").string(); }
+  std::string pub_path() const { return (dir_ / "audit.pub").string(); }
   std::string mary_path() const { return (dir_ / "mary.json").string(); }
   std::string file(const std::string& name, const std::string& text) const {
     write_file(dir_ / name, text);
@@ -462,4 +465,33 @@ TEST_CASE("audit stats and flags", "[dpo]") {
   REQUIRE(flag_table.code == 0);
   CHECK(flag_table.out.find("case C2 enquiry e2") != std::string::npos);
   CHECK(flag_table.out.find("2 flags.") != std::string::npos);
+}
+
+TEST_CASE("with --pubkey the store is verified first; a tampered store reports nothing", "[dpo]") {
+  Hub hub;
+  auto ok = audit({"search", "--store", hub.store(), "--case", "C1", "--pubkey", hub.pub_path()});
+  REQUIRE(ok.code == 0);
+  CHECK(ok.err.find("integrity check passed") != std::string::npos);
+  CHECK(ok.out.find("5 events.") != std::string::npos);
+  {
+    EnvOptions o;
+    o.map_size = size_t{1} << 26;
+    o.max_dbs = 8;
+    auto env = Env::open(hub.store(), o);
+    REQUIRE(env.ok());
+    auto txn = env->begin_write();
+    auto leaves = txn->open_db("leaves", false);
+    std::string rec(**txn->get(*leaves, be64(3)));
+    rec[rec.size() / 2] ^= 1;
+    REQUIRE(txn->put(*leaves, be64(3), rec).ok());
+    REQUIRE(txn->commit().ok());
+  }
+  auto bad = audit({"search", "--store", hub.store(), "--case", "C1", "--pubkey", hub.pub_path()});
+  CHECK(bad.code == 1);
+  CHECK(bad.err.find("integrity check FAILED") != std::string::npos);
+  CHECK(bad.err.find("record 3 does not match") != std::string::npos);
+  CHECK(bad.out.empty());
+  auto missing_key = audit({"stats", "--store", hub.store(), "--from", "2026-11-01", "--to", "2026-11-30",
+                            "--pubkey", hub.store() + "/nope.pub"});
+  CHECK(missing_key.code == 3);
 }
