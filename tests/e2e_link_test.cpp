@@ -198,7 +198,12 @@ TEST_CASE("a connected agent witnesses the broker's audit log and notices a roll
   bool alarmed = agent->wait_for_log("audit-witness-alarm", 10000ms);
   INFO("agent log: " << agent->log() << "\nbroker log: " << third->log());
   CHECK(alarmed);
-  CHECK(agent->log().find("shrank from") != std::string::npos);
+  // Depending on timing the rolled-back broker has appended again before the agent sees its
+  // checkpoint: a smaller tree, a different tree of the same size, or one that does not extend.
+  std::string alog = agent->log();
+  CHECK((alog.find("shrank from") != std::string::npos ||
+         alog.find("two different trees") != std::string::npos ||
+         alog.find("does not extend") != std::string::npos));
   CHECK(third->wait_for_log("agent-error agency=police code=9", 5000ms));
 
   // The alarm survives an agent restart until an operator resets it.
