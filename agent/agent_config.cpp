@@ -82,6 +82,37 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   out.link.checkpoint_broadcast_interval = std::min(*disclosure_interval, milliseconds(1000));
   out.link.agency = out.agency;
 
+  MASH_TRY(store_dir, cfg.path("store.dir", false));
+  out.store_dir = *store_dir;
+  MASH_TRY(extract_gb, cfg.integer_or("store.extract_max_gb", 64, 1, 4096));
+  out.extract_map_size = static_cast<size_t>(*extract_gb) << 30;
+  MASH_TRY(max_age, cfg.integer_or("store.extract_max_age_days", 8, 1, 3650));
+  out.extract_max_age_days = static_cast<int>(*max_age);
+
+  MASH_TRY(signer, cfg.path("policy.signer", true));
+  out.isa_signer = *signer;
+  if (auto k = load_verify_key(*signer); !k.ok()) return cfg.error("policy.signer", k.error().message);
+  MASH_TRY(agreement, cfg.optional_path("policy.agreement", true));
+  out.agreement = *agreement;
+  MASH_TRY(sig, cfg.optional_path("policy.signature", true));
+  out.agreement_sig = *sig;
+  if (!out.agreement.empty() && out.agreement_sig.empty()) {
+    out.agreement_sig = out.agreement.string() + ".sig";
+    if (!std::filesystem::exists(out.agreement_sig)) {
+      return cfg.error("policy.signature", "not given, and there is no " + out.agreement_sig.string());
+    }
+  }
+  MASH_TRY(local, cfg.optional_path("policy.local", true));
+  out.local_policy = *local;
+
+  MASH_TRY(automatic, cfg.integer_or("matching.automatic", 22, 5, 60));
+  MASH_TRY(review, cfg.integer_or("matching.review", 12, 0, 60));
+  MASH_TRY(margin, cfg.integer_or("matching.margin", 8, 1, 40));
+  if (*review >= *automatic) return cfg.error("matching.review", "must be below matching.automatic");
+  out.thresholds.automatic = static_cast<double>(*automatic);
+  out.thresholds.review = static_cast<double>(*review);
+  out.thresholds.margin = static_cast<double>(*margin);
+
   auto& link = out.link.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),
                              milliseconds(300'000)));

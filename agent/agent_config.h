@@ -7,6 +7,7 @@
 
 #include "broker_link.h"
 #include "log.h"
+#include "matcher.h"
 #include "result.h"
 #include "tls.h"
 
@@ -27,6 +28,18 @@ struct AgentConfig {
   std::filesystem::path disclosure_key;     // signing_key (Ed25519, mode 0600; give the .pub to the hub)
   std::string disclosure_origin;            // origin (default mash-agent/<agency>)
   std::chrono::milliseconds disclosure_checkpoint_interval{2000};  // checkpoint_interval_ms
+  // [store] dir (required): the extract (dir/extract), answers and review queue (dir/state) and
+  // the agreement in force (dir/policy).
+  std::filesystem::path store_dir;
+  size_t extract_map_size = size_t{64} << 30;             // [store] extract_max_gb
+  // [policy]: the Information Sharing Agreement.
+  std::filesystem::path isa_signer;     // signer: the public key ISA signatures must verify with (required)
+  std::filesystem::path agreement;      // agreement: the signed agreement the agency installed (optional:
+                                        // otherwise the hub sends it on the link)
+  std::filesystem::path agreement_sig;  // signature (default: agreement + ".sig")
+  std::filesystem::path local_policy;   // local: this agency's narrowing (optional)
+  MatchThresholds thresholds;           // [matching] automatic, review, margin (bits)
+  int extract_max_age_days = 8;         // [store] extract_max_age_days: doctor warns after this
 };
 
 Result<AgentConfig> load_agent_config(const std::filesystem::path& path);

@@ -149,6 +149,11 @@ void BrokerLink::on_handshake(const boost::system::error_code& ec) {
   hello.setProtocolVersion(wire::PROTOCOL_VERSION);
   hello.setSoftware(options_.software);
   hello.setHeartbeatIntervalMs(static_cast<uint32_t>(options_.link.heartbeat_interval.count()));
+  if (policy_) hello.setPolicyVersion(static_cast<uint64_t>(policy_->version()));
+  if (disclosure_) {
+    auto key = disclosure_->verify_key();
+    hello.setSigningKey(capnp::Data::Reader(key.bytes.data(), key.bytes.size()));
+  }
   session_->send(encode_frame(builder, options_.link.limits));
 }
 
@@ -196,6 +201,15 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
         session.send(make_checkpoint_frame(*note, options_.link.limits));
       }
     }
+    if (service_) {
+      std::weak_ptr<LinkSession> weak = session.shared_from_this();
+      service_->connected([weak](std::vector<uint8_t> frame) {
+        auto s = weak.lock();
+        if (!s || s->closed()) return false;
+        s->send(std::move(frame));
+        return true;
+      });
+    }
     return;
   }
   switch (msg.which()) {
@@ -240,12 +254,43 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
                                       options_.link.limits));
         return;
       }
-      log_.debug("message-received", {{"type", "enquiry"}});
+      if (service_) {
+        auto e = msg.getEnquiry();
+        std::weak_ptr<LinkSession> weak = session.shared_from_this();
+        service_->submit(std::vector<uint8_t>(e.getId().begin(), e.getId().end()),
+                         std::vector<uint8_t>(e.getBody().begin(), e.getBody().end()),
+                         std::vector<uint8_t>(e.getSignature().begin(), e.getSignature().end()),
+                         [weak](std::vector<uint8_t> frame) {
+                           auto s = weak.lock();
+                           if (!s || s->closed()) return false;
+                           s->send(std::move(frame));
+                           return true;
+                         });
+      }
       return;
-    case wire::Message::POLICY_BUNDLE:
-      // Policy handling arrives with the agent issue; until then it is logged.
-      log_.debug("message-received", {{"type", "policy-bundle"}});
+    case wire::Message::ACKNOWLEDGEMENT:
+      if (service_) {
+        auto id = msg.getAcknowledgement().getEnquiryId();
+        service_->acknowledged(std::vector<uint8_t>(id.begin(), id.end()));
+      }
       return;
+    case wire::Message::POLICY_BUNDLE: {
+      if (!policy_) return;
+      auto b = msg.getPolicyBundle();
+      std::string_view doc(reinterpret_cast<const char*>(b.getDocument().begin()), b.getDocument().size());
+      std::string_view sig(reinterpret_cast<const char*>(b.getSignature().begin()), b.getSignature().size());
+      const int64_t before = policy_->version();
+      if (auto st = policy_->offer(doc, sig, "policy bundle from the hub"); !st.ok()) {
+        // Refused (unsigned, wrong signer, older than held, ...): keep answering with the agreement held.
+        log_.error("policy-bundle-refused", {{"version", b.getVersion()}, {"error", st.error().message.substr(0, 300)}});
+        session.send(make_error_frame(static_cast<int>(wire::Error::Code::POLICY_REJECTED),
+                                      "policy bundle refused: " + st.error().message.substr(0, 300),
+                                      options_.link.limits));
+        return;
+      }
+      if (policy_->version() != before) log_.info("policy-accepted", {{"version", policy_->version()}});
+      return;
+    }
     default:
       session.send_error_and_close(static_cast<int>(wire::Error::Code::PROTOCOL),
                                    "unexpected message from the broker");
@@ -259,6 +304,7 @@ void BrokerLink::on_witness_step(LinkSession& session, const Witness::Step& step
 
 void BrokerLink::on_closed(const std::string& reason) {
   bool was_connected = connected_.exchange(false);
+  if (service_) service_->disconnected();
   session_.reset();
   if (was_connected) {
     counters_.disconnects.fetch_add(1);

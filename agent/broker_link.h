@@ -15,6 +15,8 @@
 
 #include "audit_log.h"
 #include "backoff.h"
+#include "enquiry_service.h"
+#include "policy_holder.h"
 #include "link.h"
 #include "log.h"
 #include "tls.h"
@@ -51,6 +53,11 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   // whose checkpoints the broker witnesses (both null only in tests of the link itself).
   BrokerLink(boost::asio::io_context& io, TlsContext tls, BrokerLinkOptions options, Logger log,
              Witness* witness = nullptr, AuditLog* disclosure = nullptr);
+  // Enquiries go to `service`; policy bundles from the hub to `policy` (null in link tests).
+  void attach(EnquiryService* service, PolicyHolder* policy) {
+    service_ = service;
+    policy_ = policy;
+  }
   void start();
   void stop();
   // Later connection attempts use `tls` (after a CRL or certificate reload).
@@ -89,6 +96,8 @@ class BrokerLink : public std::enable_shared_from_this<BrokerLink> {
   BrokerLinkCounters counters_;
   Witness* witness_;
   AuditLog* disclosure_;
+  EnquiryService* service_ = nullptr;
+  PolicyHolder* policy_ = nullptr;
   boost::asio::steady_timer checkpoint_timer_;
   std::string last_sent_checkpoint_;
 };

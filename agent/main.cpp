@@ -1,37 +1,63 @@
-// mash-agent: one per agency. Dials out to the hub's broker over mutually authenticated TLS 1.3
-// and keeps the link alive; matching and answering enquiries build on this.
+// mash-agent: one per agency. Dials out to the hub's broker over mutually authenticated TLS 1.3,
+// answers enquiries from the agency's extract under the Information Sharing Agreement, and keeps
+// its own disclosure log. The subcommands are the agency's tools around it.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <iostream>
+#include <set>
 
 #include "agent_config.h"
+#include "agent_tools.h"
 #include "audit_log.h"
 #include "broker_link.h"
-#include "log.h"
 #include "crypto.h"
+#include "enquiry_service.h"
+#include "extract.h"
+#include "log.h"
+#include "policy_holder.h"
 #include "signed_note.h"
 #include "tls.h"
-#include "witness.h"
 #include "version.h"
+#include "witness.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: mash-agent --config FILE
+constexpr const char* kUsage = R"(usage: mash-agent --config FILE [--check-config]
+       mash-agent import --config FILE --persons FILE --facts FILE [--mapping FILE]
+                         [--dry-run] [--strict]
+       mash-agent match --config FILE --subject FILE.json
+       mash-agent review list|show ID|approve ID|decline ID --config FILE
+                         [--withhold FIELD,...] [--note TEXT] [--reviewer NAME]
+       mash-agent doctor --config FILE
        mash-agent witness-reset --config FILE
        mash-agent keygen --out FILE
        mash-agent --help | --version
 
 Runs the MASH Exchange agent for one agency. It dials out to the hub's broker
 (the agency opens no inbound port), proves its agency with its certificate,
-and reconnects by itself when the link drops.
+answers enquiries from the agency's extract under the Information Sharing
+Agreement, and reconnects by itself when the link drops.
 
 Commands:
-  keygen --out FILE  make this agency's disclosure-log signing key (FILE, 0600) and FILE.pub
+  import          load the agency's extract (persons.csv and facts.csv, described
+                  in agent/DATA.md); bad rows are reported FILE:LINE and skipped
+                  (--strict: any bad row refuses the import); --dry-run checks and
+                  changes nothing. The new extract replaces the old one atomically,
+                  also while the agent runs.
+  match           match one person (JSON: forenames, surname, other_names,
+                  date_of_birth, gender, postcode, identifiers {nhs, upn, pnc,
+                  probation, housing}) and print the outcome with its evidence
+  review          answers waiting for a person at the agency: list, show one,
+                  approve (optionally withholding more fields) or decline; the
+                  running agent sends the result within a second
+  doctor          check certificates, keys, clock, the agreement, the extract and
+                  the connection to the hub; one line per check with OK or the fix
+  keygen --out FILE  make this agency's signing key (FILE, 0600) and FILE.pub; it
+                  signs answers and the disclosure log; give the .pub to the hub
   witness-reset   clear an audit witness alarm (after finding out why the hub's audit
-                  history changed; run it with the agent stopped); the next hub
-                  checkpoint is trusted afresh
+                  history changed; run it with the agent stopped)
 
 Options:
   --config FILE   the agent's TOML configuration (see deploy/examples/agent.toml)
@@ -39,9 +65,110 @@ Options:
   --help          show this help
   --version       print the version
 
-Exit status: 0 on a clean stop (SIGINT/SIGTERM), 2 for usage or configuration
-errors, 1 for runtime failures.
+Exit status: 0 on success or a clean stop (SIGINT/SIGTERM), 2 for usage or
+configuration errors, 1 for runtime failures (and for doctor, a failed check).
 )";
+
+int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std::string& config_path) {
+  auto audit_key = mash::load_verify_key(config.broker_audit_key);
+  auto witness = mash::Witness::open(
+      config.witness_state, mash::NoteVerifier(config.broker_audit_origin, *audit_key),
+      config.broker_audit_origin);
+  if (!witness.ok()) {
+    std::cerr << "mash-agent: witness state: " << witness.error().message << "\n";
+    return 1;
+  }
+  auto tls = mash::ReloadingTlsContext::create(config.tls, mash::ReloadingTlsContext::Side::kClient);
+  if (!tls.ok()) {
+    std::cerr << "mash-agent: configuration error: tls: " << tls.error().message << "\n";
+    return 2;
+  }
+  auto disclosure_key = mash::load_signing_key(config.disclosure_key);
+  if (!disclosure_key.ok()) {
+    std::cerr << "mash-agent: configuration error: disclosure.signing_key: " << disclosure_key.error().message << "\n";
+    return 2;
+  }
+  mash::agent::PolicyHolder policy(config.store_dir / "policy", *mash::load_verify_key(config.isa_signer),
+                                   config.local_policy, config.agency);
+  if (auto st = policy.load(config.agreement, config.agreement_sig); !st.ok()) {
+    std::cerr << "mash-agent: agreement: " << st.error().message << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << "mash-agent: configuration " << config_path << " is valid (agency " << config.agency
+              << ", agreement version " << policy.version() << ")\n";
+    return 0;
+  }
+  auto extract = mash::agent::ExtractStore::open(config.store_dir / "extract", config.extract_map_size);
+  if (!extract.ok()) {
+    std::cerr << "mash-agent: extract store: " << extract.error().message << "\n";
+    return 1;
+  }
+  auto state = mash::agent::AgentState::open(config.store_dir / "state");
+  if (!state.ok()) {
+    std::cerr << "mash-agent: state store: " << state.error().message << "\n";
+    return 1;
+  }
+  mash::AuditLogOptions disclosure_options;
+  disclosure_options.origin = config.disclosure_origin;
+  disclosure_options.checkpoint_interval = config.disclosure_checkpoint_interval;
+  // The same key signs answers (with its own domain prefix, common/envelope.h).
+  auto answer_key = mash::load_signing_key(config.disclosure_key);
+  if (!answer_key.ok()) {
+    std::cerr << "mash-agent: disclosure.signing_key: " << answer_key.error().message << "\n";
+    return 2;
+  }
+  auto disclosure = mash::AuditLog::open(config.disclosure_dir, disclosure_options,
+                                         std::move(disclosure_key).value());
+  if (!disclosure.ok()) {
+    std::cerr << "mash-agent: disclosure log " << config.disclosure_dir.string() << ": "
+              << disclosure.error().message << "\n";
+    return 1;
+  }
+  mash::Logger log(std::cerr, config.log_level, "agent");
+  mash::agent::EnquiryServiceOptions service_options;
+  service_options.agency = config.agency;
+  service_options.hub_key = *audit_key;
+  service_options.limits = config.link.link.limits;
+  service_options.thresholds = config.thresholds;
+  mash::agent::EnquiryService service(service_options, std::move(answer_key).value(), policy, **extract, **state,
+                                      **disclosure, &*witness, log.child("enquiry"));
+  service.start();
+
+  boost::asio::io_context io;
+  auto link_options = config.link;
+  link_options.software = std::string("mash-agent ") + MASH_VERSION;
+  auto link = std::make_shared<mash::agent::BrokerLink>(io, (*tls)->current(), link_options,
+                                                        log.child("link"), &*witness, disclosure->get());
+  link->attach(&service, &policy);
+  if (witness->alarmed()) {
+    log.error("audit-witness-alarm-active",
+              {{"reason", witness->alarm_reason()},
+               {"action", "enquiries are refused until an operator runs mash-agent witness-reset"}});
+  }
+  if (policy.version() == 0) {
+    log.warn("no-agreement", {{"action", "enquiries are declined until the hub sends a signed agreement"}});
+  }
+  mash::watch_tls_files(io, *tls, config.tls_reload_interval, log.child("tls"),
+                        [link](mash::TlsContext c) { link->update_tls(std::move(c)); });
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log.info("stopping", {{"signal", sig}});
+    link->stop();
+    auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
+    grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
+  });
+  log.info("started", {{"version", MASH_VERSION},
+                       {"agency", config.agency},
+                       {"agreement_version", policy.version()},
+                       {"broker", config.link.host + ":" + std::to_string(config.link.port)}});
+  link->start();
+  io.run();
+  service.stop();
+  log.info("stopped");
+  return 0;
+}
 
 }  // namespace
 
@@ -56,31 +183,83 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "wrote " << argv[3] << " (secret, mode 0600) and " << argv[3]
-              << ".pub (give the .pub to the hub: it witnesses this agency's disclosure log)\n";
+              << ".pub (give the .pub to the hub: it verifies this agency's answers and witnesses its disclosure log)\n";
     return 0;
   }
-  std::string config_path;
-  bool check_only = false;
-  bool witness_reset = false;
+  std::string command;
   int first = 1;
-  if (argc > 1 && std::string(argv[1]) == "witness-reset") {
-    witness_reset = true;
+  if (argc > 1 && argv[1][0] != '-') {
+    command = argv[1];
     first = 2;
   }
+  static const std::set<std::string> kCommands = {"", "witness-reset", "import", "match", "review", "doctor"};
+  if (!kCommands.count(command)) {
+    std::cerr << "mash-agent: unknown command '" << command << "' (try --help)\n";
+    return 2;
+  }
+  mash::agent::ToolArgs args;
+  args.command = command;
+  bool check_only = false;
+  if (command == "review") {
+    if (argc < 3) {
+      std::cerr << "mash-agent: usage: mash-agent review list|show ID|approve ID|decline ID --config FILE\n";
+      return 2;
+    }
+    args.review_action = argv[2];
+    first = 3;
+    if (args.review_action != "list") {
+      if (argc < 4 || argv[3][0] == '-') {
+        std::cerr << "mash-agent: review " << args.review_action << " needs the enquiry ID (see review list)\n";
+        return 2;
+      }
+      args.review_id = argv[3];
+      first = 4;
+    }
+  }
+  std::string config_path;
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    bool ok = true;
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
     } else if (arg == "--version") {
       std::cout << "mash-agent " << MASH_VERSION << "\n";
       return 0;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg == "--check-config") {
+    } else if (arg == "--config") {
+      ok = value(config_path);
+    } else if (arg == "--check-config" && command.empty()) {
       check_only = true;
+    } else if (arg == "--persons" && command == "import") {
+      ok = value(args.persons);
+    } else if (arg == "--facts" && command == "import") {
+      ok = value(args.facts);
+    } else if (arg == "--mapping" && command == "import") {
+      ok = value(args.mapping);
+    } else if (arg == "--dry-run" && command == "import") {
+      args.dry_run = true;
+    } else if (arg == "--strict" && command == "import") {
+      args.strict = true;
+    } else if (arg == "--subject" && command == "match") {
+      ok = value(args.subject);
+    } else if (arg == "--withhold" && command == "review") {
+      ok = value(args.withhold);
+    } else if (arg == "--note" && command == "review") {
+      ok = value(args.note);
+    } else if (arg == "--reviewer" && command == "review") {
+      ok = value(args.reviewer);
     } else {
-      std::cerr << "mash-agent: unknown argument '" << arg << "' (try --help)\n";
+      std::cerr << "mash-agent: unknown argument '" << arg << "'" << (command.empty() ? "" : " for " + command)
+                << " (try --help)\n";
+      return 2;
+    }
+    if (!ok) {
+      std::cerr << "mash-agent: " << arg << " needs a value\n";
       return 2;
     }
   }
@@ -93,15 +272,15 @@ int main(int argc, char** argv) {
     std::cerr << "mash-agent: configuration error: " << config.error().message << "\n";
     return 2;
   }
-  auto audit_key = mash::load_verify_key(config->broker_audit_key);
-  auto witness = mash::Witness::open(
-      config->witness_state, mash::NoteVerifier(config->broker_audit_origin, *audit_key),
-      config->broker_audit_origin);
-  if (!witness.ok()) {
-    std::cerr << "mash-agent: witness state: " << witness.error().message << "\n";
-    return 1;
-  }
-  if (witness_reset) {
+  if (command == "witness-reset") {
+    auto audit_key = mash::load_verify_key(config->broker_audit_key);
+    auto witness = mash::Witness::open(config->witness_state,
+                                       mash::NoteVerifier(config->broker_audit_origin, *audit_key),
+                                       config->broker_audit_origin);
+    if (!witness.ok()) {
+      std::cerr << "mash-agent: witness state: " << witness.error().message << "\n";
+      return 1;
+    }
     std::string was = witness->alarm_reason();
     if (auto st = witness->reset(); !st.ok()) {
       std::cerr << "mash-agent: " << st.error().message << "\n";
@@ -111,57 +290,6 @@ int main(int argc, char** argv) {
               << "\n";
     return 0;
   }
-  auto tls = mash::ReloadingTlsContext::create(config->tls, mash::ReloadingTlsContext::Side::kClient);
-  if (!tls.ok()) {
-    std::cerr << "mash-agent: configuration error: tls: " << tls.error().message << "\n";
-    return 2;
-  }
-  auto disclosure_key = mash::load_signing_key(config->disclosure_key);
-  if (!disclosure_key.ok()) {
-    std::cerr << "mash-agent: configuration error: disclosure.signing_key: " << disclosure_key.error().message << "\n";
-    return 2;
-  }
-  if (check_only) {
-    std::cout << "mash-agent: configuration " << config_path << " is valid (agency "
-              << config->agency << ")\n";
-    return 0;
-  }
-  mash::AuditLogOptions disclosure_options;
-  disclosure_options.origin = config->disclosure_origin;
-  disclosure_options.checkpoint_interval = config->disclosure_checkpoint_interval;
-  auto disclosure = mash::AuditLog::open(config->disclosure_dir, disclosure_options,
-                                         std::move(disclosure_key).value());
-  if (!disclosure.ok()) {
-    std::cerr << "mash-agent: disclosure log " << config->disclosure_dir.string() << ": "
-              << disclosure.error().message << "\n";
-    return 1;
-  }
-  mash::Logger log(std::cerr, config->log_level, "agent");
-  boost::asio::io_context io;
-  config->link.software = std::string("mash-agent ") + MASH_VERSION;
-  auto link = std::make_shared<mash::agent::BrokerLink>(io, (*tls)->current(), config->link,
-                                                        log.child("link"), &*witness, disclosure->get());
-  if (witness->alarmed()) {
-    log.error("audit-witness-alarm-active",
-              {{"reason", witness->alarm_reason()},
-               {"action", "enquiries are refused until an operator runs mash-agent witness-reset"}});
-  }
-  mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
-                        [link](mash::TlsContext c) { link->update_tls(std::move(c)); });
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log.info("stopping", {{"signal", sig}});
-    link->stop();
-    // Give the goodbye messages a moment to leave, then stop whatever is left.
-    auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
-    grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
-  });
-  log.info("started", {{"version", MASH_VERSION},
-                       {"agency", config->agency},
-                       {"broker", config->link.host + ":" + std::to_string(config->link.port)}});
-  link->start();
-  io.run();
-  log.info("stopped");
-  return 0;
+  if (!command.empty()) return mash::agent::run_tool(*config, args, std::cout, std::cerr);
+  return run_agent(*config, check_only, config_path);
 }

@@ -123,6 +123,12 @@ Result<std::filesystem::path> ConfigFile::path_or(std::string_view key, const st
   return p.is_relative() ? dir_ / p : p;
 }
 
+Result<std::filesystem::path> ConfigFile::optional_path(std::string_view key, bool must_exist) {
+  seen_.insert(std::string(key));
+  if (table_->at_path(key)) return path(key, must_exist);
+  return std::filesystem::path();
+}
+
 Result<std::chrono::milliseconds> ConfigFile::millis_or(std::string_view key,
                                                         std::chrono::milliseconds fallback,
                                                         std::chrono::milliseconds min,

@@ -46,6 +46,8 @@ class ConfigFile {
   Result<std::filesystem::path> path(std::string_view key, bool must_exist);
   // As path(), with a fallback (also resolved against the config file's folder) when absent.
   Result<std::filesystem::path> path_or(std::string_view key, const std::string& fallback);
+  // As path(key, must_exist) when the key is present; an empty path when it is absent.
+  Result<std::filesystem::path> optional_path(std::string_view key, bool must_exist);
   // A duration written as an integer of milliseconds under a key ending in "_ms".
   Result<std::chrono::milliseconds> millis_or(std::string_view key, std::chrono::milliseconds fallback,
                                               std::chrono::milliseconds min,

@@ -404,3 +404,21 @@ TEST_CASE("sha256 matches the FIPS 180-2 test vector", "[crypto]") {
   auto h = mash::sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(abc.data()), abc.size()));
   CHECK(mash::to_hex(h) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
+
+#include "envelope.h"
+
+TEST_CASE("envelope signatures are bound to their domain and to every byte", "[crypto]") {
+  auto key = mash::SigningKey::generate();
+  std::vector<uint8_t> body = {1, 2, 3, 4};
+  auto sig = mash::sign_envelope(key, mash::kEnquiryDomain, body);
+  CHECK(mash::verify_envelope(key.verify_key(), mash::kEnquiryDomain, body, sig));
+  // The same signature does not pass as an answer, nor over changed bytes, nor by another key.
+  CHECK_FALSE(mash::verify_envelope(key.verify_key(), mash::kAnswerDomain, body, sig));
+  body[3] ^= 1;
+  CHECK_FALSE(mash::verify_envelope(key.verify_key(), mash::kEnquiryDomain, body, sig));
+  body[3] ^= 1;
+  auto other = mash::SigningKey::generate();
+  CHECK_FALSE(mash::verify_envelope(other.verify_key(), mash::kEnquiryDomain, body, sig));
+  // A plain signature over the body (no domain) is refused.
+  CHECK_FALSE(mash::verify_envelope(key.verify_key(), mash::kEnquiryDomain, body, key.sign(body)));
+}

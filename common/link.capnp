@@ -37,16 +37,19 @@ struct Hello {
   heartbeatIntervalMs @5 :UInt32;  # how often the sender will send heartbeats
 }
 
-# The signed Information Sharing Agreement, broker to agent.
+# The signed Information Sharing Agreement, broker to agent, sent after Hello when the agent's
+# Hello names an older version (or none).
 struct PolicyBundle {
   agreementId @0 :Text;
   version @1 :UInt64;
-  document @2 :Data;            # canonical bytes of the agreement
-  signature @3 :Data;           # detached Ed25519 signature over `document`
+  document @2 :Data;            # the agreement's TOML text as signed
+  signature @3 :Data;           # the signature file's text (policy/signing.h): the agent checks
+                                # it over the document's canonical bytes with the ISA signer's key
 }
 
 # An enquiry for one agency. `body` holds the canonical bytes of an EnquiryBody message; the
-# signature covers exactly those bytes, so the agent can keep them as evidence.
+# signature covers exactly those bytes (with a domain prefix, common/envelope.h), so the agent can
+# keep them as evidence.
 struct Enquiry {
   id @0 :Data;                  # 16 random bytes; repeated deliveries carry the same id
   body @1 :Data;
@@ -107,6 +110,7 @@ struct AnswerBody {
   answeredAtMs @3 :Int64;
   status @4 :Status;
   subjects @5 :List(SubjectAnswer);
+  declineReason @6 :Text;       # a code, for `declined`: e.g. agreement-not-held, field-outside-agreement
 
   enum Status {
     answered @0;
@@ -124,6 +128,7 @@ struct SubjectAnswer {
   withheld @5 :List(Withheld);
   restricted @6 :Bool;
   restrictedContact @7 :Text;
+  matchBasis @8 :Text;          # how the outcome was reached: identifier:nhs, score, too-close, ...
 
   enum Outcome {
     noRecord @0;
@@ -136,6 +141,7 @@ struct FieldValue {
   field @0 :Text;
   value @1 :Text;
   date @2 :Text;
+  source @3 :Text;              # the agency's own reference for the record
 }
 
 struct Withheld {

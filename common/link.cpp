@@ -35,6 +35,51 @@ std::vector<uint8_t> make_checkpoint_frame(const std::string& note, const FrameL
   return encode_frame(builder, limits);
 }
 
+namespace {
+capnp::Data::Reader data(std::span<const uint8_t> b) { return capnp::Data::Reader(b.data(), b.size()); }
+capnp::Data::Reader data(std::string_view s) {
+  return capnp::Data::Reader(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+}  // namespace
+
+std::vector<uint8_t> make_enquiry_frame(std::span<const uint8_t> id, std::span<const uint8_t> body,
+                                        std::span<const uint8_t> signature, const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto e = builder.initRoot<wire::Message>().initEnquiry();
+  e.setId(data(id));
+  e.setBody(data(body));
+  e.setSignature(data(signature));
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_answer_frame(std::span<const uint8_t> enquiry_id, std::span<const uint8_t> body,
+                                       std::span<const uint8_t> signature, const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto a = builder.initRoot<wire::Message>().initAnswer();
+  a.setEnquiryId(data(enquiry_id));
+  a.setBody(data(body));
+  a.setSignature(data(signature));
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::Message>().initAcknowledgement().setEnquiryId(data(enquiry_id));
+  return encode_frame(builder, limits);
+}
+
+std::vector<uint8_t> make_policy_bundle_frame(const std::string& agreement_id, uint64_t version,
+                                              std::string_view document, std::string_view signature,
+                                              const FrameLimits& limits) {
+  capnp::MallocMessageBuilder builder;
+  auto b = builder.initRoot<wire::Message>().initPolicyBundle();
+  b.setAgreementId(agreement_id);
+  b.setVersion(version);
+  b.setDocument(data(document));
+  b.setSignature(data(signature));
+  return encode_frame(builder, limits);
+}
+
 std::vector<uint8_t> make_consistency_request_frame(uint64_t old_size, uint64_t new_size,
                                                     const FrameLimits& limits) {
   capnp::MallocMessageBuilder builder;

@@ -20,6 +20,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,15 @@ std::vector<uint8_t> make_consistency_request_frame(uint64_t old_size, uint64_t 
 std::vector<uint8_t> make_consistency_proof_frame(uint64_t old_size, uint64_t new_size,
                                                   const std::vector<merkle::Hash>& proof,
                                                   const FrameLimits& limits);
+// Enquiries and answers (signed envelopes, envelope.h), their acknowledgement, and the ISA.
+std::vector<uint8_t> make_enquiry_frame(std::span<const uint8_t> id, std::span<const uint8_t> body,
+                                        std::span<const uint8_t> signature, const FrameLimits& limits);
+std::vector<uint8_t> make_answer_frame(std::span<const uint8_t> enquiry_id, std::span<const uint8_t> body,
+                                       std::span<const uint8_t> signature, const FrameLimits& limits);
+std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits);
+std::vector<uint8_t> make_policy_bundle_frame(const std::string& agreement_id, uint64_t version,
+                                              std::string_view document, std::string_view signature,
+                                              const FrameLimits& limits);
 // The hashes of a received proof; refuses malformed ones (wrong length, more than 64).
 Result<std::vector<merkle::Hash>> read_consistency_proof(wire::ConsistencyProof::Reader proof);
 

@@ -311,6 +311,32 @@ Status Txn::put(Dbi dbi, std::string_view key, std::string_view value, bool no_o
   return {};
 }
 
+Status Txn::append(Dbi dbi, std::string_view key, std::string_view value) {
+  if (!state_ || state_->txn == nullptr) return ended_error("append");
+  if (!state_->write) {
+    return make_error(ErrorCode::kFailedPrecondition, "append in a read-only transaction");
+  }
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  int rc = mdb_put(state_->txn, dbi.handle, &k, &v, MDB_APPEND);
+  if (rc == MDB_KEYEXIST) {
+    return make_error(ErrorCode::kInvalidArgument, "append: key not greater than the last key");
+  }
+  if (rc != 0) return lmdb_error(rc, "append failed", mdb_txn_env(state_->txn));
+  return {};
+}
+
+Status Txn::clear(Dbi dbi) {
+  if (!state_ || state_->txn == nullptr) return ended_error("clear");
+  if (!state_->write) {
+    return make_error(ErrorCode::kFailedPrecondition, "clear in a read-only transaction");
+  }
+  if (int rc = mdb_drop(state_->txn, dbi.handle, 0); rc != 0) {
+    return lmdb_error(rc, "clear failed", mdb_txn_env(state_->txn));
+  }
+  return {};
+}
+
 Result<bool> Txn::del(Dbi dbi, std::string_view key) {
   if (!state_ || state_->txn == nullptr) return ended_error("del");
   if (!state_->write) {

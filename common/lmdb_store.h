@@ -96,8 +96,13 @@ class Txn {
   Result<std::optional<std::string_view>> get(Dbi dbi, std::string_view key) const;
   // kAlreadyExists if no_overwrite and the key exists (the transaction stays usable).
   Status put(Dbi dbi, std::string_view key, std::string_view value, bool no_overwrite = false);
+  // Appends a key greater than every key in the database (MDB_APPEND: no page splits, for
+  // bulk loads of sorted data). A key out of order gives kInvalidArgument.
+  Status append(Dbi dbi, std::string_view key, std::string_view value);
   // True if the key existed.
   Result<bool> del(Dbi dbi, std::string_view key);
+  // Deletes every key of the database (it stays open); undone if the transaction aborts.
+  Status clear(Dbi dbi);
   Result<size_t> count(Dbi dbi) const;
 
   Result<Cursor> cursor(Dbi dbi) const;

@@ -475,3 +475,44 @@ TEST_CASE("read transactions see a snapshot", "[lmdb]") {
 }
 
 }  // namespace mash
+
+namespace mash {
+namespace {
+
+TEST_CASE("append loads sorted keys, refuses one out of order; clear empties atomically", "[lmdb]") {
+  TempDir dir;
+  Env env = open_env(dir.path());
+  const Dbi db = create_db(env, "bulk");
+  {
+    Txn txn = begin_write(env);
+    REQUIRE(txn.append(db, "a", "1").ok());
+    REQUIRE(txn.append(db, "b", "2").ok());
+    auto st = txn.append(db, "ab", "3");  // sorts before "b"
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().code == ErrorCode::kInvalidArgument);
+    REQUIRE(txn.append(db, "c", "3").ok());
+    REQUIRE(txn.commit().ok());
+  }
+  {
+    Txn txn = begin_write(env);
+    REQUIRE(txn.clear(db).ok());
+    CHECK(txn.count(db).value() == 0);
+    txn.abort();  // the clear is undone
+  }
+  {
+    Txn txn = begin_read(env);
+    CHECK(txn.count(db).value() == 3);
+  }
+  {
+    Txn txn = begin_write(env);
+    REQUIRE(txn.clear(db).ok());
+    REQUIRE(txn.append(db, "z", "9").ok());  // the cleared database takes appends again
+    REQUIRE(txn.commit().ok());
+  }
+  Txn txn = begin_read(env);
+  CHECK(txn.count(db).value() == 1);
+  CHECK(get_copy(txn, db, "z") == "9");
+}
+
+}  // namespace
+}  // namespace mash

@@ -1,0 +1,70 @@
+// The agent's durable state besides the extract: every enquiry received (as evidence), every
+// answer given (so a repeated enquiry id gets the same answer, across restarts), answers the
+// hub has not yet confirmed (the outbox, re-sent on each connection), and the review queue.
+//
+// One LMDB environment, shared by the running agent and the `mash-agent review` commands (LMDB
+// is safe across processes); only the running agent sends and signs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "answerer.h"
+#include "lmdb_store.h"
+#include "result.h"
+
+namespace mash::agent {
+
+struct StoredAnswer {
+  std::vector<uint8_t> body;       // AnswerBody bytes
+  std::vector<uint8_t> signature;  // the agent's signature over them (common/envelope.h)
+  bool final = true;               // false: the "awaiting review" interim answer
+};
+
+struct ReviewItem {
+  std::string enquiry_id;          // hex
+  int64_t received_ms = 0;
+  uint64_t policy_version = 0;
+  std::string state = "pending";   // pending | approved | declined
+  std::string reviewer, note;      // set by approve/decline (the note stays at the agency)
+  std::vector<std::string> withhold;  // fields the reviewer withheld before approving
+  int64_t decided_ms = 0;
+  AnswerDraft draft;
+
+  nlohmann::json to_json() const;
+  static Result<ReviewItem> from_json(std::string_view text);
+};
+
+class AgentState {
+ public:
+  static Result<std::unique_ptr<AgentState>> open(const std::filesystem::path& dir);
+
+  Env& env() { return env_; }
+  Dbi enquiries() const { return enquiries_; }
+  Dbi answers() const { return answers_; }
+  Dbi outbox() const { return outbox_; }
+  Dbi review() const { return review_; }
+
+  Result<std::optional<StoredAnswer>> answer(const Txn& txn, std::string_view id_hex) const;
+  static std::string encode(const StoredAnswer& a);
+  static Result<StoredAnswer> decode(std::string_view bytes);
+
+  Result<std::vector<ReviewItem>> review_items() const;
+  Result<std::optional<ReviewItem>> review_item(std::string_view id_hex) const;
+  // Records a reviewer's decision on a pending item; refuses items already decided.
+  Status decide(std::string_view id_hex, bool approve, const std::string& reviewer,
+                const std::string& note, const std::vector<std::string>& withhold);
+
+ private:
+  explicit AgentState(Env env) : env_(std::move(env)) {}
+  Env env_;
+  Dbi enquiries_, answers_, outbox_, review_;
+};
+
+}  // namespace mash::agent

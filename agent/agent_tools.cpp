@@ -1,0 +1,430 @@
+#include "agent_tools.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <ctime>
+#include <iomanip>
+#include <set>
+#include <sstream>
+
+#include "agent_state.h"
+#include "audit_log.h"
+#include "clock.h"
+#include "crypto.h"
+#include "extract.h"
+#include "matcher.h"
+#include "policy_holder.h"
+#include "pseudonym.h"
+#include "tls.h"
+#include "witness.h"
+
+namespace mash::agent {
+
+namespace {
+
+std::unique_ptr<PolicyHolder> load_policy(const AgentConfig& config, std::ostream& err) {
+  auto signer = load_verify_key(config.isa_signer);
+  if (!signer.ok()) {
+    err << "mash-agent: policy.signer: " << signer.error().message << "\n";
+    return nullptr;
+  }
+  auto holder = std::make_unique<PolicyHolder>(config.store_dir / "policy", *signer, config.local_policy,
+                                               config.agency);
+  if (auto st = holder->load(config.agreement, config.agreement_sig); !st.ok()) {
+    err << "mash-agent: agreement: " << st.error().message << "\n";
+    return nullptr;
+  }
+  return holder;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int do_import(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
+  if (args.persons.empty() || args.facts.empty()) {
+    err << "mash-agent: import needs --persons FILE and --facts FILE\n";
+    return 2;
+  }
+  auto policy = load_policy(config, err);
+  if (!policy) return 2;
+  auto current = policy->current();
+  if (!current) {
+    err << "mash-agent: no agreement is held yet, so the field ids in the facts cannot be checked: "
+           "set [policy] agreement in the configuration, or start the agent once so the hub sends it\n";
+    return 1;
+  }
+  auto store = ExtractStore::open(config.store_dir / "extract", config.extract_map_size);
+  if (!store.ok()) {
+    err << "mash-agent: extract store: " << store.error().message << "\n";
+    return 1;
+  }
+  ImportOptions opts;
+  opts.persons = args.persons;
+  opts.facts = args.facts;
+  opts.mapping = args.mapping;
+  opts.dry_run = args.dry_run;
+  opts.strict = args.strict;
+  opts.agency = config.agency;
+  opts.agreement = &current->agreement();
+  auto report = import_extract(**store, opts);
+  if (!report.ok()) {
+    err << "mash-agent: import refused, nothing changed:\n" << report.error().message << "\n";
+    return 1;
+  }
+  for (const auto& n : report->notes) out << "note: " << n << "\n";
+  for (const auto& p : report->problems) out << p << "\n";
+  if (report->problem_count > report->problems.size()) {
+    out << "... and " << (report->problem_count - report->problems.size()) << " more problems\n";
+  }
+  out << (args.dry_run ? "dry run (nothing changed): " : "imported: ") << report->persons_imported << " of "
+      << report->persons_read << " persons, " << report->facts_imported << " of " << report->facts_read
+      << " facts; " << report->problem_count << " problems; " << std::fixed << std::setprecision(2)
+      << report->seconds << " s\n";
+  return 0;
+}
+
+std::string str(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) return "";
+  if (!j.at(key).is_string()) throw std::invalid_argument(std::string(key) + " must be a string");
+  return j.at(key).get<std::string>();
+}
+
+}  // namespace
+
+Result<PersonFeatures> subject_from_json(std::string_view text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "subject: expected a JSON object");
+    static const std::set<std::string> kKeys = {"forenames", "surname", "other_names", "date_of_birth",
+                                                "gender", "postcode", "identifiers", "ref"};
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!kKeys.count(it.key())) {
+        return make_error(ErrorCode::kInvalidArgument, "subject: unknown key '" + it.key() + "'");
+      }
+    }
+    std::vector<std::string> other;
+    if (j.contains("other_names")) other = j.at("other_names").get<std::vector<std::string>>();
+    std::vector<std::pair<std::string, std::string>> ids;
+    if (j.contains("identifiers")) {
+      for (auto& [k, v] : j.at("identifiers").items()) {
+        bool known = false;
+        for (auto s : kIdentifierSchemes) known = known || s == k;
+        if (!known) return make_error(ErrorCode::kInvalidArgument, "subject: unknown identifier scheme '" + k + "'");
+        ids.emplace_back(k, v.get<std::string>());
+        if (!normalise_identifier(k, v.get<std::string>())) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "subject: identifier " + k + " is not valid" + (k == "nhs" ? " (check digit)" : ""));
+        }
+      }
+    }
+    std::string dob = str(j, "date_of_birth");
+    if (!dob.empty() && !valid_iso_date(dob)) {
+      return make_error(ErrorCode::kInvalidArgument, "subject: date_of_birth must be YYYY-MM-DD");
+    }
+    return make_features(str(j, "ref").empty() ? "subject" : str(j, "ref"), str(j, "forenames"),
+                         str(j, "surname"), other, dob, str(j, "gender"), str(j, "postcode"), {}, ids);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidArgument, std::string("subject: ") + e.what());
+  }
+}
+
+namespace {
+
+int do_match(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
+  if (args.subject.empty()) {
+    err << "mash-agent: match needs --subject FILE.json\n";
+    return 2;
+  }
+  auto text = policy::read_text_file(args.subject, 64 * 1024);
+  if (!text.ok()) {
+    err << "mash-agent: " << text.error().message << "\n";
+    return 1;
+  }
+  auto subject = subject_from_json(*text);
+  if (!subject.ok()) {
+    err << "mash-agent: " << args.subject << ": " << subject.error().message << "\n";
+    return 2;
+  }
+  auto store = ExtractStore::open(config.store_dir / "extract", config.extract_map_size);
+  if (!store.ok()) {
+    err << "mash-agent: extract store: " << store.error().message << "\n";
+    return 1;
+  }
+  Matcher matcher(**store, config.thresholds);
+  auto txn = (*store)->begin_read();
+  if (!txn.ok()) {
+    err << "mash-agent: " << txn.error().message << "\n";
+    return 1;
+  }
+  auto r = matcher.match(*txn, *subject);
+  if (!r.ok()) {
+    err << "mash-agent: " << r.error().message << "\n";
+    return 1;
+  }
+  out << std::fixed << std::setprecision(1);
+  out << "outcome: " << outcome_name(r->outcome) << " (" << r->basis << ")\n";
+  out << "score: " << r->score << " bits (automatic >= " << config.thresholds.automatic << ", review >= "
+      << config.thresholds.review << ", margin " << config.thresholds.margin << ")\n";
+  if (r->outcome == MatchOutcome::kMatched) {
+    out << "records:";
+    for (const auto& id : r->person_ids) out << " " << id;
+    out << "\n";
+  }
+  if (r->outcome == MatchOutcome::kPossible) out << "candidates in the review band: " << r->candidate_count << "\n";
+  for (const auto& c : r->top) {
+    out << "candidate " << c.person_id << ": " << c.score << (c.identifier ? " (by identifier)" : "") << "\n";
+    for (const auto& e : c.evidence) {
+      out << "  " << std::left << std::setw(14) << e.field << std::setw(18) << e.level << std::right
+          << std::showpos << e.weight << std::noshowpos << "\n";
+    }
+  }
+  return 0;
+}
+
+int do_review(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
+  auto state = AgentState::open(config.store_dir / "state");
+  if (!state.ok()) {
+    err << "mash-agent: state store: " << state.error().message << "\n";
+    return 1;
+  }
+  const std::string& action = args.review_action;
+  if (action == "list") {
+    auto items = (*state)->review_items();
+    if (!items.ok()) {
+      err << "mash-agent: " << items.error().message << "\n";
+      return 1;
+    }
+    if (items->empty()) out << "the review queue is empty\n";
+    for (const auto& i : *items) {
+      size_t matched = 0, values = 0;
+      for (const auto& s : i.draft.subjects) {
+        matched += s.outcome == MatchOutcome::kMatched ? 1 : 0;
+        values += s.released.size();
+      }
+      out << i.enquiry_id << "  " << iso_time(i.received_ms) << "  " << i.state << "  case " << i.draft.case_ref
+          << "  " << i.draft.purpose << "/" << i.draft.legal_basis << "  " << i.draft.subjects.size()
+          << " subjects, " << matched << " matched, " << values << " values to release\n";
+    }
+    return 0;
+  }
+  auto item = (*state)->review_item(args.review_id);
+  if (!item.ok()) {
+    err << "mash-agent: " << item.error().message << "\n";
+    return 1;
+  }
+  if (!*item) {
+    err << "mash-agent: no enquiry " << args.review_id << " in the review queue (see review list)\n";
+    return 1;
+  }
+  if (action == "show") {
+    const auto& d = (*item)->draft;
+    out << "enquiry " << (*item)->enquiry_id << " (" << (*item)->state << ")\n"
+        << "case " << d.case_ref << ", purpose " << d.purpose << ", basis " << d.legal_basis << ", consent "
+        << d.consent << ", BRAG " << d.brag << "\n"
+        << "fields needing review: ";
+    for (const auto& f : d.review_fields) out << f << " ";
+    out << "\n";
+    for (const auto& s : d.subjects) {
+      out << "subject " << s.ref << ": " << outcome_name(s.outcome) << (s.restricted ? " (restricted: flag only)" : "")
+          << "\n";
+      for (const auto& r : s.released) {
+        out << "  release " << r.field << " = " << r.value << (r.date.empty() ? "" : " (" + r.date + ")") << "\n";
+      }
+      for (const auto& w : s.withheld) out << "  withheld " << w.field << ": " << w.reason << "\n";
+    }
+    return 0;
+  }
+  if (action != "approve" && action != "decline") {
+    err << "mash-agent: review " << action << ": expected list, show, approve or decline\n";
+    return 2;
+  }
+  if (action == "decline" && args.note.empty()) {
+    err << "mash-agent: review decline needs --note TEXT (why; it stays at the agency)\n";
+    return 2;
+  }
+  if (action == "decline" && !args.withhold.empty()) {
+    err << "mash-agent: --withhold applies to approve only\n";
+    return 2;
+  }
+  std::string reviewer = args.reviewer;
+  if (reviewer.empty()) {
+    const char* user = std::getenv("USER");
+    reviewer = user ? user : "operator";
+  }
+  auto st = (*state)->decide(args.review_id, action == "approve", reviewer, args.note, split_commas(args.withhold));
+  if (!st.ok()) {
+    err << "mash-agent: " << st.error().message << "\n";
+    return 1;
+  }
+  out << "enquiry " << args.review_id << " " << (action == "approve" ? "approved" : "declined")
+      << "; the running agent sends the answer to the hub within a second\n";
+  return 0;
+}
+
+// --- doctor ---
+
+struct Check {
+  std::ostream& out;
+  int failures = 0;
+  void ok(const std::string& what, const std::string& detail) { out << "OK    " << what << ": " << detail << "\n"; }
+  void warn(const std::string& what, const std::string& fix) { out << "WARN  " << what << ": " << fix << "\n"; }
+  void fail(const std::string& what, const std::string& fix) {
+    out << "FAIL  " << what << ": " << fix << "\n";
+    ++failures;
+  }
+};
+
+std::string days_left(std::chrono::system_clock::time_point t) {
+  auto d = std::chrono::duration_cast<std::chrono::hours>(t - std::chrono::system_clock::now()).count() / 24;
+  return std::to_string(d) + " days";
+}
+
+Status tls_handshake(const AgentConfig& config, std::chrono::milliseconds timeout) {
+  auto ctx = make_link_client_context(config.tls);
+  if (!ctx.ok()) return ctx.error();
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ssl::stream<asio::ip::tcp::socket> stream(io, **ctx);
+  if (auto st = set_expected_server_name(stream.native_handle(), config.link.server_name); !st.ok()) return st;
+  boost::system::error_code result = asio::error::timed_out;
+  std::string stage = "connect";
+  asio::ip::tcp::resolver resolver(io);
+  asio::steady_timer timer(io, timeout);
+  timer.async_wait([&](const boost::system::error_code& ec) {
+    if (!ec) stream.lowest_layer().close();
+  });
+  resolver.async_resolve(config.link.host, std::to_string(config.link.port), [&](auto ec, auto results) {
+    if (ec) {
+      result = ec;
+      timer.cancel();
+      return;
+    }
+    asio::async_connect(stream.lowest_layer(), results, [&](auto ec2, auto) {
+      if (ec2) {
+        result = ec2;
+        timer.cancel();
+        return;
+      }
+      stage = "TLS handshake";
+      stream.async_handshake(asio::ssl::stream_base::client, [&](auto ec3) {
+        result = ec3;
+        timer.cancel();
+      });
+    });
+  });
+  io.run();
+  if (result) return make_error(ErrorCode::kUnavailable, stage + ": " + result.message());
+  return {};
+}
+
+int do_doctor(const AgentConfig& config, std::ostream& out) {
+  Check c{out};
+  // Certificates.
+  auto cert = read_certificate_info(config.tls.cert);
+  auto now = std::chrono::system_clock::now();
+  if (!cert.ok()) {
+    c.fail("certificate", cert.error().message);
+  } else if (now > cert->not_after) {
+    c.fail("certificate", "expired; request a new one from the hub (certs/README.md)");
+  } else if (now < cert->not_before) {
+    c.fail("certificate", "not valid yet: check the clock");
+  } else if (cert->not_after - now < std::chrono::hours(24 * 30)) {
+    c.warn("certificate", "expires in " + days_left(cert->not_after) + ": renew it soon");
+  } else {
+    c.ok("certificate", "agency " + config.agency + ", valid for " + days_left(cert->not_after));
+  }
+  auto ca = read_certificate_info(config.tls.ca);
+  if (!ca.ok() || now > ca->not_after) {
+    c.fail("hub CA certificate", ca.ok() ? "expired: get the current one from the hub" : ca.error().message);
+  } else {
+    c.ok("hub CA certificate", "valid for " + days_left(ca->not_after));
+  }
+  // Keys.
+  for (auto [name, path] : {std::pair<const char*, std::filesystem::path>{"tls.key", config.tls.key},
+                            {"disclosure.signing_key", config.disclosure_key}}) {
+    if (auto st = check_private_key_mode(path); !st.ok()) {
+      c.fail(name, st.error().message + " (chmod 600 " + path.string() + ")");
+    } else {
+      c.ok(name, path.string() + " is private (0600)");
+    }
+  }
+  // Clock: certificates and deadlines depend on it.
+  if (cert.ok() && ca.ok() && now >= ca->not_before && now >= cert->not_before) {
+    c.ok("clock", iso_time(unix_millis_now()) + " is inside the certificates' validity (keep NTP running)");
+  } else {
+    c.fail("clock", "the system time " + iso_time(unix_millis_now()) + " is before the certificates' start: set the clock (NTP)");
+  }
+  // The agreement.
+  std::ostringstream policy_err;
+  auto policy = load_policy(config, policy_err);
+  if (!policy) {
+    std::string e = policy_err.str();
+    if (!e.empty() && e.back() == '\n') e.pop_back();
+    c.fail("agreement", e);
+  } else if (auto p = policy->current(); !p) {
+    c.warn("agreement", "none held yet: the hub sends it when the agent connects, or set [policy] agreement");
+  } else {
+    const auto& a = p->agreement();
+    c.ok("agreement", a.id + " version " + std::to_string(a.version) + ", signature verified, review due " +
+                          a.review.to_string() + (config.local_policy.empty() ? "" : ", local policy applied"));
+  }
+  // The extract.
+  auto store = ExtractStore::open(config.store_dir / "extract", config.extract_map_size);
+  if (!store.ok()) {
+    c.fail("extract", store.error().message);
+  } else {
+    auto txn = (*store)->begin_read();
+    auto info = txn.ok() ? (*store)->info(*txn) : Result<ExtractInfo>(txn.error());
+    if (!info.ok()) {
+      c.fail("extract", info.error().message);
+    } else if (info->imported_at_ms == 0) {
+      c.fail("extract", "nothing imported: run mash-agent import --config FILE --persons ... --facts ...");
+    } else {
+      int64_t age_days = (unix_millis_now() - info->imported_at_ms) / 86'400'000;
+      std::string detail = std::to_string(info->persons) + " persons, " + std::to_string(info->facts) +
+                           " facts, imported " + iso_time(info->imported_at_ms);
+      if (age_days > config.extract_max_age_days) {
+        c.warn("extract", detail + ": older than " + std::to_string(config.extract_max_age_days) +
+                              " days; import a fresh extract");
+      } else {
+        c.ok("extract", detail);
+      }
+    }
+  }
+  // The hub.
+  if (auto st = tls_handshake(config, std::chrono::milliseconds(5000)); !st.ok()) {
+    c.fail("hub connection", config.link.host + ":" + std::to_string(config.link.port) + ": " + st.error().message +
+                                 " (check the address, the firewall, and that the certificates are current)");
+  } else {
+    c.ok("hub connection", config.link.host + ":" + std::to_string(config.link.port) +
+                               ": TLS 1.3 handshake verified (" + config.link.server_name + ")");
+  }
+  out << (c.failures == 0 ? "all checks passed\n" : std::to_string(c.failures) + " checks failed\n");
+  return c.failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int run_tool(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
+  if (args.command == "import") return do_import(config, args, out, err);
+  if (args.command == "match") return do_match(config, args, out, err);
+  if (args.command == "review") return do_review(config, args, out, err);
+  if (args.command == "doctor") return do_doctor(config, out);
+  err << "mash-agent: unknown command " << args.command << "\n";
+  return 2;
+}
+
+}  // namespace mash::agent

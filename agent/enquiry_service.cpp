@@ -1,0 +1,465 @@
+#include "enquiry_service.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "audit_event.h"
+#include "clock.h"
+#include "envelope.h"
+#include "link.capnp.h"
+#include "link.h"
+
+namespace mash::agent {
+
+namespace {
+
+constexpr size_t kMaxBatch = 64;
+
+bool code_safe(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == ':' || c == '@' || c == '/' || c == '+' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Values from outside go into the disclosure log only if they are plain codes; anything else
+// is recorded by its hash, so nothing typed by a person can land in the log.
+std::string as_code(std::string_view s) {
+  if (s.empty() || code_safe(s)) return std::string(s);
+  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return "sha256:" + to_hex(h).substr(0, 32);
+}
+
+policy::Date today_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return policy::Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+}  // namespace
+
+EnquiryService::EnquiryService(EnquiryServiceOptions options, SigningKey answer_key, PolicyHolder& policy,
+                               ExtractStore& extract, AgentState& state, AuditLog& disclosure,
+                               Witness* witness, Logger log)
+    : options_(std::move(options)),
+      answer_key_(std::move(answer_key)),
+      policy_(policy),
+      extract_(extract),
+      state_(state),
+      disclosure_(disclosure),
+      witness_(witness),
+      log_(std::move(log)),
+      matcher_(extract, options_.thresholds) {}
+
+EnquiryService::~EnquiryService() { stop(); }
+
+void EnquiryService::start() {
+  worker_ = std::thread([this] { run(); });
+}
+
+void EnquiryService::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void EnquiryService::submit(std::vector<uint8_t> id, std::vector<uint8_t> body,
+                            std::vector<uint8_t> signature, Sender reply) {
+  counters_.received.fetch_add(1);
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() < options_.max_queued) {
+      queue_.push_back({std::move(id), std::move(body), std::move(signature), std::move(reply)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  counters_.refused.fetch_add(1);
+  log_.warn("enquiry-refused", {{"reason", "queue full"}});
+  reply(make_error_frame(static_cast<int>(wire::Error::Code::OVERLOADED),
+                         "the agent has too many enquiries waiting; the hub should retry", options_.limits));
+}
+
+void EnquiryService::acknowledged(std::vector<uint8_t> enquiry_id) {
+  std::lock_guard lock(mu_);
+  acks_.push_back(std::move(enquiry_id));
+  cv_.notify_one();
+}
+
+void EnquiryService::connected(Sender sender) {
+  std::lock_guard lock(mu_);
+  current_ = std::move(sender);
+  resend_outbox_ = true;
+  cv_.notify_one();
+}
+
+void EnquiryService::disconnected() {
+  std::lock_guard lock(mu_);
+  current_ = nullptr;
+}
+
+void EnquiryService::run() {
+  auto next_poll = std::chrono::steady_clock::now();
+  for (;;) {
+    std::vector<Incoming> batch;
+    std::vector<std::vector<uint8_t>> acks;
+    bool resend = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_poll, [&] { return stopping_ || !queue_.empty() || !acks_.empty() || resend_outbox_; });
+      if (stopping_) return;
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      acks.swap(acks_);
+      resend = resend_outbox_;
+      resend_outbox_ = false;
+    }
+    if (!acks.empty()) {
+      auto txn = state_.env().begin_write();
+      if (txn.ok()) {
+        for (const auto& id : acks) (void)txn->del(state_.outbox(), to_hex(id));
+        if (auto st = txn->commit(); !st.ok()) log_.error("outbox-update-failed", {{"error", st.error().message}});
+      }
+    }
+    if (!batch.empty()) process_batch(batch);
+    if (resend) send_outbox();
+    if (std::chrono::steady_clock::now() >= next_poll) {
+      poll_reviews();
+      next_poll = std::chrono::steady_clock::now() + options_.review_poll;
+    }
+  }
+}
+
+StoredAnswer EnquiryService::sign_answer(const std::vector<uint8_t>& body, bool final) const {
+  StoredAnswer a;
+  a.body = body;
+  auto sig = sign_envelope(answer_key_, kAnswerDomain, body);
+  a.signature.assign(sig.begin(), sig.end());
+  a.final = final;
+  return a;
+}
+
+std::vector<AuditEvent> EnquiryService::disclosure_events(const AnswerDraft& d, const std::string& id_hex,
+                                                          const std::string& type,
+                                                          const std::string& digest) const {
+  std::vector<AuditEvent> events;
+  AuditEvent e;
+  e.type = type;
+  e.time_ms = unix_millis_now();
+  e.actor = "hub";
+  e.role = "agent";
+  e.agency = options_.agency;
+  e.case_ref = as_code(d.case_ref);
+  e.enquiry = id_hex;
+  e.purpose = as_code(d.purpose);
+  e.legal_basis = as_code(d.legal_basis);
+  e.consent = as_code(d.consent);
+  e.brag = as_code(d.brag);
+  e.outcome = d.status == "declined" ? "declined:" + as_code(d.decline_reason) : d.status;
+  e.fields = d.released_fields();
+  for (auto& f : e.fields) f = as_code(f);
+  e.restricted = std::any_of(d.subjects.begin(), d.subjects.end(), [](const SubjectDraft& s) { return s.restricted; });
+  e.digest = digest;
+  e.extra["subjects"] = std::to_string(d.subjects.size());
+  events.push_back(e);
+  // One record per subject: its outcome, the local record it matched and what was released.
+  for (const auto& s : d.subjects) {
+    AuditEvent se;
+    se.type = type + ".subject";
+    se.time_ms = e.time_ms;
+    se.actor = "hub";
+    se.role = "agent";
+    se.agency = options_.agency;
+    se.case_ref = e.case_ref;
+    se.enquiry = id_hex;
+    se.outcome = outcome_name(s.outcome);
+    se.restricted = s.restricted;
+    for (const auto& r : s.released) se.fields.push_back(as_code(r.field));
+    std::sort(se.fields.begin(), se.fields.end());
+    se.fields.erase(std::unique(se.fields.begin(), se.fields.end()), se.fields.end());
+    if (se.fields.size() > 256) se.fields.resize(256);
+    se.extra["ref"] = as_code(s.ref);
+    for (size_t i = 0; i < s.records.size() && i < 8; ++i) se.extra["record." + std::to_string(i)] = as_code(s.records[i]);
+    se.extra["withheld"] = std::to_string(s.withheld.size());
+    events.push_back(std::move(se));
+  }
+  return events;
+}
+
+Status EnquiryService::append_events(const std::vector<AuditEvent>& events) {
+  // All records of the batch go to the group-committing writer at once; each is acknowledged
+  // only when durable.
+  std::mutex m;
+  std::condition_variable cv;
+  size_t pending = 0;
+  Status first_error;
+  for (const auto& e : events) {
+    auto record = event_to_record(e);
+    if (!record.ok()) return record.error();
+    {
+      std::lock_guard lock(m);
+      ++pending;
+    }
+    disclosure_.append_async(*record, event_index_keys(e), [&](Result<uint64_t> r) {
+      std::lock_guard lock(m);
+      if (!r.ok() && first_error.ok()) first_error = r.error();
+      if (--pending == 0) cv.notify_one();
+    });
+  }
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return pending == 0; });
+  return first_error;
+}
+
+std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
+  const FrameLimits& limits = options_.limits;
+  if (in.id.size() != 16) {
+    in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL), "enquiry id must be 16 bytes", limits));
+    return std::nullopt;
+  }
+  Outgoing out;
+  out.id = in.id;
+  out.id_hex = to_hex(in.id);
+  out.reply = in.reply;
+  if (!verify_envelope(options_.hub_key, kEnquiryDomain, in.body, in.signature)) {
+    counters_.bad_signature.fetch_add(1);
+    log_.warn("enquiry-refused", {{"enquiry", out.id_hex}, {"reason", "bad hub signature"}});
+    in.reply(make_error_frame(static_cast<int>(wire::Error::Code::BAD_SIGNATURE),
+                              "enquiry " + out.id_hex + ": the hub's signature does not verify", limits));
+    return std::nullopt;
+  }
+  auto nested = NestedMessage::decode(in.body, limits);
+  if (!nested.ok()) {
+    in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
+                              "enquiry " + out.id_hex + ": body is not an EnquiryBody: " + nested.error().message, limits));
+    return std::nullopt;
+  }
+  try {
+    auto body = (*nested)->root<wire::EnquiryBody>();
+    auto body_id = body.getId();
+    if (body_id.size() != 16 || !std::equal(body_id.begin(), body_id.end(), in.id.begin())) {
+      in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
+                                "enquiry " + out.id_hex + ": the signed body names another id", limits));
+      return std::nullopt;
+    }
+    // Idempotent: an id already answered gets the same answer again.
+    {
+      auto txn = state_.env().begin_read();
+      if (!txn.ok()) throw std::runtime_error(txn.error().message);
+      auto stored = state_.answer(*txn, out.id_hex);
+      if (!stored.ok()) throw std::runtime_error(stored.error().message);
+      if (*stored) {
+        counters_.repeated.fetch_add(1);
+        log_.info("enquiry-repeated", {{"enquiry", out.id_hex}});
+        out.frames.push_back(make_ack_frame(in.id, limits));
+        out.frames.push_back(make_answer_frame(in.id, (*stored)->body, (*stored)->signature, limits));
+        return out;
+      }
+    }
+    auto policy = policy_.current();
+    AnswerDraft draft;
+    if (!policy) {
+      draft.status = "declined";
+      draft.decline_reason = "agreement-not-held";
+      draft.case_ref = std::string(body.getCaseRef().cStr()).substr(0, 128);
+    } else {
+      AnswerContext ctx{policy.get(), options_.agency, &extract_, &matcher_, today_utc()};
+      auto d = draft_answer(ctx, body);
+      if (!d.ok()) {
+        log_.error("answer-failed", {{"enquiry", out.id_hex}, {"error", d.error().message}});
+        in.reply(make_error_frame(static_cast<int>(wire::Error::Code::UNSPECIFIED),
+                                  "enquiry " + out.id_hex + ": the agent could not read its records; it will be answered when the hub sends it again",
+                                  limits));
+        return std::nullopt;
+      }
+      draft = std::move(d).value();
+    }
+    const uint64_t version = policy ? static_cast<uint64_t>(policy->agreement().version) : 0;
+    nlohmann::json evidence = {{"received_ms", unix_millis_now()},
+                               {"body", to_base64(in.body)},
+                               {"signature", to_base64(in.signature)}};
+    out.enquiry_record = evidence.dump();
+    const int64_t now = unix_millis_now();
+    if (draft.review) {
+      auto body_bytes = encode_answer_body(draft, in.id, options_.agency, version, now, true);
+      out.answer = sign_answer(body_bytes, false);
+      ReviewItem item;
+      item.enquiry_id = out.id_hex;
+      item.received_ms = now;
+      item.policy_version = version;
+      item.draft = draft;
+      out.review = std::move(item);
+      auto events = disclosure_events(draft, out.id_hex, "answer.held-for-review", "");
+      events.resize(1);  // nothing has left; the per-subject records come with the release
+      events[0].fields.clear();
+      out.events = std::move(events);
+      counters_.queued_for_review.fetch_add(1);
+    } else {
+      auto body_bytes = encode_answer_body(draft, in.id, options_.agency, version, now, false);
+      out.answer = sign_answer(body_bytes, true);
+      out.to_outbox = true;
+      out.events = disclosure_events(draft, out.id_hex, "answer.sent", to_hex(sha256(body_bytes)));
+      (draft.status == "declined" ? counters_.declined : counters_.answered).fetch_add(1);
+    }
+    out.frames.push_back(make_ack_frame(in.id, limits));
+    out.frames.push_back(make_answer_frame(in.id, out.answer->body, out.answer->signature, limits));
+    return out;
+  } catch (const std::exception& e) {
+    log_.error("enquiry-failed", {{"enquiry", out.id_hex}, {"error", std::string(e.what()).substr(0, 200)}});
+    in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
+                              "enquiry " + out.id_hex + ": could not be read", limits));
+    return std::nullopt;
+  }
+}
+
+Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review) {
+  std::vector<AuditEvent> events;
+  for (const auto& o : out) events.insert(events.end(), o.events.begin(), o.events.end());
+  // 1. The disclosure log, durably, before anything leaves.
+  if (auto st = append_events(events); !st.ok()) return st;
+  // 2. Answers, outbox and review queue in one transaction.
+  auto txn = state_.env().begin_write();
+  if (!txn.ok()) return txn.error();
+  for (const auto& o : out) {
+    if (!o.enquiry_record.empty()) {
+      if (auto st = txn->put(state_.enquiries(), o.id_hex, o.enquiry_record); !st.ok()) return st;
+    }
+    if (o.answer) {
+      auto encoded = AgentState::encode(*o.answer);
+      if (auto st = txn->put(state_.answers(), o.id_hex, encoded); !st.ok()) return st;
+      if (o.to_outbox) {
+        if (auto st = txn->put(state_.outbox(), o.id_hex, encoded); !st.ok()) return st;
+      }
+    }
+    if (o.review) {
+      if (auto st = txn->put(state_.review(), o.id_hex, o.review->to_json().dump()); !st.ok()) return st;
+    }
+  }
+  for (const auto& id : remove_from_review) {
+    if (auto st = txn->del(state_.review(), id); !st.ok()) return st.error();
+  }
+  return txn->commit();
+}
+
+void EnquiryService::process_batch(std::vector<Incoming>& batch) {
+  std::vector<Outgoing> out;
+  for (auto& in : batch) {
+    auto o = process(in);
+    if (o) out.push_back(std::move(*o));
+  }
+  if (out.empty()) return;
+  if (auto st = commit(out, {}); !st.ok()) {
+    // Fail closed: nothing is sent that is not recorded; the hub will send the enquiries again.
+    log_.error("answer-not-recorded", {{"error", st.error().message}, {"enquiries", out.size()}});
+    for (auto& o : out) {
+      o.reply(make_error_frame(static_cast<int>(wire::Error::Code::AUDIT_UNAVAILABLE),
+                               "the agent cannot record its answer, so it is not sent", options_.limits));
+    }
+    return;
+  }
+  for (auto& o : out) {
+    log_.info("enquiry-answered", {{"enquiry", o.id_hex},
+                                   {"status", o.review ? "awaiting-review" : "answered"}});
+    for (auto& f : o.frames) o.reply(std::move(f));
+  }
+}
+
+void EnquiryService::poll_reviews() {
+  auto items = state_.review_items();
+  if (!items.ok()) {
+    log_.error("review-queue-unreadable", {{"error", items.error().message}});
+    return;
+  }
+  std::vector<Outgoing> out;
+  std::vector<std::string> done;
+  for (auto& item : *items) {
+    if (item.state == "pending") continue;
+    auto id = from_hex(item.enquiry_id);
+    if (!id.ok()) continue;
+    AnswerDraft draft = item.draft;
+    std::string type;
+    if (item.state == "declined") {
+      draft.status = "declined";
+      draft.decline_reason = "declined-on-review";
+      draft.subjects.clear();
+      type = "answer.declined-on-review";
+    } else {
+      withhold_on_review(draft, item.withhold);
+      type = "answer.sent";
+    }
+    const int64_t now = unix_millis_now();
+    auto body = encode_answer_body(draft, *id, options_.agency, item.policy_version, now, false);
+    Outgoing o;
+    o.id = *id;
+    o.id_hex = item.enquiry_id;
+    o.answer = sign_answer(body, true);
+    o.to_outbox = true;
+    o.events = disclosure_events(draft, o.id_hex, type, to_hex(sha256(body)));
+    AuditEvent reviewed;
+    reviewed.type = item.state == "declined" ? "review.declined" : "review.approved";
+    reviewed.time_ms = now;
+    reviewed.actor = as_code(item.reviewer);
+    reviewed.role = "reviewer";
+    reviewed.agency = options_.agency;
+    reviewed.enquiry = o.id_hex;
+    for (const auto& f : item.withhold) reviewed.fields.push_back(as_code(f));
+    if (!item.note.empty()) {
+      reviewed.digest = to_hex(sha256(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(item.note.data()), item.note.size())));
+    }
+    o.events.insert(o.events.begin(), reviewed);
+    o.frames.push_back(make_answer_frame(*id, o.answer->body, o.answer->signature, options_.limits));
+    out.push_back(std::move(o));
+    done.push_back(item.enquiry_id);
+  }
+  if (out.empty()) return;
+  if (auto st = commit(out, done); !st.ok()) {
+    log_.error("review-release-failed", {{"error", st.error().message}});
+    return;
+  }
+  counters_.reviewed.fetch_add(out.size());
+  Sender sender;
+  {
+    std::lock_guard lock(mu_);
+    sender = current_;
+  }
+  for (auto& o : out) {
+    log_.info("review-released", {{"enquiry", o.id_hex}});
+    if (sender) {
+      for (auto& f : o.frames) sender(std::move(f));
+    }
+  }
+}
+
+void EnquiryService::send_outbox() {
+  Sender sender;
+  {
+    std::lock_guard lock(mu_);
+    sender = current_;
+  }
+  if (!sender) return;
+  auto txn = state_.env().begin_read();
+  if (!txn.ok()) return;
+  size_t n = 0;
+  (void)txn->for_each_prefix(state_.outbox(), "", [&](std::string_view key, std::string_view value) {
+    auto a = AgentState::decode(value);
+    auto id = from_hex(key);
+    if (a.ok() && id.ok()) {
+      sender(make_answer_frame(*id, a->body, a->signature, options_.limits));
+      ++n;
+    }
+    return n < 512;  // the rest go on the next connection or after acknowledgements
+  });
+  if (n > 0) log_.info("outbox-sent", {{"answers", n}});
+}
+
+}  // namespace mash::agent

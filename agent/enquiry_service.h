@@ -1,0 +1,128 @@
+// The agent's enquiry pipeline, on its own worker thread so that matching and the durable
+// writes never hold up the link:
+//
+//   verify the hub's signature -> decode the body -> an answer already given? send it again
+//   -> draft the answer (answerer.h) -> disclosure log (durable) -> answers/outbox/review in
+//   LMDB (durable) -> acknowledge and answer on the link.
+//
+// Nothing leaves before its disclosure record and the stored answer are durable. Enquiries
+// that arrive together are handled as one batch: one LMDB commit, one group commit of the
+// disclosure log. Answers stay in the outbox until the hub acknowledges them and are sent
+// again on every connection. Decisions made with `mash-agent review` are picked up within
+// `review_poll` and sent.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_state.h"
+#include "answerer.h"
+#include "audit_event.h"
+#include "audit_log.h"
+#include "crypto.h"
+#include "extract.h"
+#include "framing.h"
+#include "log.h"
+#include "matcher.h"
+#include "policy_holder.h"
+#include "witness.h"
+
+namespace mash::agent {
+
+struct EnquiryServiceOptions {
+  std::string agency;
+  VerifyKey hub_key;                 // enquiries must be signed with this key
+  FrameLimits limits;
+  MatchThresholds thresholds;
+  std::chrono::milliseconds review_poll{500};
+  size_t max_queued = 10'000;        // enquiries waiting; more are refused as overloaded
+};
+
+struct EnquiryServiceCounters {
+  std::atomic<uint64_t> received{0}, answered{0}, repeated{0}, declined{0}, bad_signature{0},
+      queued_for_review{0}, reviewed{0}, refused{0};
+};
+
+class EnquiryService {
+ public:
+  // Sends one frame on the current connection; false when there is none.
+  using Sender = std::function<bool(std::vector<uint8_t>)>;
+
+  EnquiryService(EnquiryServiceOptions options, SigningKey answer_key, PolicyHolder& policy,
+                 ExtractStore& extract, AgentState& state, AuditLog& disclosure, Witness* witness,
+                 Logger log);
+  ~EnquiryService();
+  void start();
+  void stop();
+
+  // From the link (any thread). `reply` sends on the connection the enquiry came on.
+  void submit(std::vector<uint8_t> id, std::vector<uint8_t> body, std::vector<uint8_t> signature,
+              Sender reply);
+  // The hub confirmed it holds our answer to this enquiry.
+  void acknowledged(std::vector<uint8_t> enquiry_id);
+  // A new connection: answers in the outbox go out on it.
+  void connected(Sender sender);
+  void disconnected();
+
+  const EnquiryServiceCounters& counters() const { return counters_; }
+
+ private:
+  struct Incoming {
+    std::vector<uint8_t> id, body, signature;
+    Sender reply;
+  };
+  struct Outgoing {
+    std::string id_hex;
+    std::vector<uint8_t> id;
+    Sender reply;
+    std::vector<std::vector<uint8_t>> frames;
+    // Durable writes for this enquiry (done in one transaction for the batch).
+    std::string enquiry_record;
+    std::optional<StoredAnswer> answer;
+    bool to_outbox = false;
+    std::optional<ReviewItem> review;
+    std::vector<AuditEvent> events;
+  };
+
+  void run();
+  void process_batch(std::vector<Incoming>& batch);
+  std::optional<Outgoing> process(Incoming& in);
+  void poll_reviews();
+  Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review);
+  void send_outbox();
+  StoredAnswer sign_answer(const std::vector<uint8_t>& body, bool final) const;
+  std::vector<AuditEvent> disclosure_events(const AnswerDraft& draft, const std::string& id_hex,
+                                            const std::string& type, const std::string& digest) const;
+  Status append_events(const std::vector<AuditEvent>& events);
+
+  EnquiryServiceOptions options_;
+  SigningKey answer_key_;
+  PolicyHolder& policy_;
+  ExtractStore& extract_;
+  AgentState& state_;
+  AuditLog& disclosure_;
+  Witness* witness_;
+  Logger log_;
+  Matcher matcher_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Incoming> queue_;
+  std::vector<std::vector<uint8_t>> acks_;
+  bool resend_outbox_ = false;
+  bool stopping_ = false;
+  Sender current_;
+  std::thread worker_;
+  EnquiryServiceCounters counters_;
+};
+
+}  // namespace mash::agent

@@ -1,0 +1,131 @@
+// The agency's extract in LMDB: persons (as the features matching needs), facts about them,
+// blocking keys and identifiers for finding candidates, and name frequencies for weighting.
+//
+// An import reads persons.csv and facts.csv (agent/DATA.md), reports every bad row, and replaces
+// the whole extract in one write transaction: a reader (an enquiry being answered) sees the old
+// extract or the new one, never a mix. Keys are sorted in memory and bulk-appended, which is
+// what makes a million persons take seconds (BENCHMARKS.md).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine.h"
+#include "lmdb_store.h"
+#include "result.h"
+#include "text_match.h"
+
+namespace mash::agent {
+
+// The identifier schemes an agency may hold, in the order of the persons.csv columns.
+inline constexpr std::string_view kIdentifierSchemes[] = {"nhs", "upn", "pnc", "probation",
+                                                          "housing"};
+
+// Normalises an identifier for comparison (NHS: digits only, and the check digit must be right;
+// others: upper case without spaces). nullopt if it is not a usable identifier of that scheme.
+std::optional<std::string> normalise_identifier(std::string_view scheme, std::string_view value);
+
+// What matching knows about a person: normalised tokens, parsed date and postcodes.
+struct PersonFeatures {
+  std::string id;
+  std::vector<std::string> forenames;        // tokens, first given name first
+  std::vector<std::string> surnames;         // tokens of the surname
+  std::vector<std::string> other_forenames;  // from previous names and aliases
+  std::vector<std::string> other_surnames;
+  text::Ymd dob;                             // y == 0 when unknown
+  char gender = 0;                           // 'f', 'm', 'o', or 0 when unknown
+  std::string postcode;                      // normalised full postcode, or empty
+  std::vector<std::string> previous_postcodes;
+  std::vector<std::pair<std::string, std::string>> identifiers;  // (scheme, normalised value)
+
+  std::string encode() const;
+  static Result<PersonFeatures> decode(std::string_view bytes);
+};
+
+// Builds features from a person's details as given (by the agency's extract or an enquiry).
+// `other_names` are whole names ("forenames surname"); unusable postcodes are dropped.
+PersonFeatures make_features(std::string id, std::string_view forenames, std::string_view surname,
+                             const std::vector<std::string>& other_names, std::string_view dob,
+                             std::string_view gender, std::string_view postcode,
+                             const std::vector<std::string>& previous_postcodes,
+                             const std::vector<std::pair<std::string, std::string>>& identifiers);
+
+// The blocking keys of a person (deduplicated): phonetic surname + birth year, date of birth
+// with day and month in either order, nickname-normalised forename + birth year, sorted name
+// tokens, and each postcode.
+std::vector<std::string> blocking_keys(const PersonFeatures& p);
+
+struct Fact {
+  std::string field, value, date, source, record_type;
+  bool restricted = false;
+
+  std::string encode() const;
+  static Result<Fact> decode(std::string_view bytes);
+};
+
+struct ImportOptions;
+struct ImportReport;
+
+struct ExtractInfo {
+  uint64_t persons = 0, facts = 0;
+  int64_t imported_at_ms = 0;  // 0: nothing imported yet
+  std::string persons_file, facts_file;
+};
+
+class ExtractStore {
+ public:
+  // `map_size` bounds the database file (sparse until used).
+  static Result<std::unique_ptr<ExtractStore>> open(const std::filesystem::path& dir,
+                                                    size_t map_size = 64ull << 30);
+
+  Result<Txn> begin_read() const { return env_.begin_read(); }
+  Result<ExtractInfo> info(const Txn& txn) const;
+  Result<std::optional<PersonFeatures>> person(const Txn& txn, std::string_view id) const;
+  // Person ids under a blocking key, at most `cap` (a block bigger than that is too common to
+  // tell people apart; `truncated` says so).
+  Status block(const Txn& txn, std::string_view key, size_t cap, std::vector<std::string>& ids,
+               bool* truncated = nullptr) const;
+  Status by_identifier(const Txn& txn, std::string_view scheme, std::string_view value,
+                       std::vector<std::string>& ids) const;
+  // How many persons carry this surname token ("s|" + token) or forename root ("f|" + root).
+  Result<uint64_t> frequency(const Txn& txn, std::string_view key) const;
+  Result<std::vector<Fact>> facts(const Txn& txn, std::string_view person_id) const;
+
+ private:
+  friend Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& options);
+  explicit ExtractStore(Env env) : env_(std::move(env)) {}
+  Env env_;
+  Dbi persons_, facts_, blocks_, ids_, freq_, meta_;
+};
+
+struct ImportOptions {
+  std::filesystem::path persons, facts;
+  std::filesystem::path mapping;   // empty: the columns already have our names
+  bool dry_run = false;            // check and report, change nothing
+  bool strict = false;             // any bad row refuses the whole import
+  std::string agency;              // facts must use this agency's field ids
+  const policy::Agreement* agreement = nullptr;
+  size_t max_problems_listed = 1000;
+};
+
+struct ImportReport {
+  uint64_t persons_read = 0, persons_imported = 0;
+  uint64_t facts_read = 0, facts_imported = 0;
+  uint64_t problem_count = 0;
+  std::vector<std::string> problems;  // "FILE:LINE: reason", the first max_problems_listed
+  std::vector<std::string> notes;     // e.g. columns that are not used
+  bool committed = false;
+  double seconds = 0;
+};
+
+// Reads, checks and (unless dry_run) replaces the extract. An error Result means nothing was
+// changed: a missing column, a broken file limit, a bad mapping, or (strict) any bad row.
+Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& options);
+
+}  // namespace mash::agent
