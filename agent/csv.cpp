@@ -14,7 +14,7 @@ bool valid_text(std::string_view s) {
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      if (c < 0x20 && c != '\t') return false;
+      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
       if (c == 0x7f) return false;
       ++i;
       continue;
@@ -179,7 +179,7 @@ Result<CsvReader::Next> CsvReader::next(std::vector<std::string>& fields) {
           break;
         }
         if (d != EOF) unget(d);
-        field.push_back('\r');  // a lone CR is data (and refused later as a control character)
+        field.push_back('\r');  // a lone CR is data
         continue;
       }
       if (c == '\n') break;

@@ -54,7 +54,8 @@ class CsvReader {
   std::string error_, path_;
 };
 
-// True if `s` is well-formed UTF-8 without NUL or other C0 control characters except tab.
+// True if `s` is well-formed UTF-8 without NUL or other C0 control characters (tab, CR and LF,
+// which a quoted field may hold, are allowed).
 bool valid_text(std::string_view s);
 
 }  // namespace mash::agent

@@ -60,8 +60,11 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// Below this many persons the extract says little about how common a name is.
+constexpr uint64_t kMinPersonsForFrequency = 1000;
+
 double tf_adjust(uint64_t count, uint64_t persons, double typical, double range) {
-  if (persons == 0 || count == 0) return 0;
+  if (persons < kMinPersonsForFrequency || count == 0) return 0;
   double u = static_cast<double>(count) / static_cast<double>(persons);
   return std::clamp(std::log2(typical / u), -range, range);
 }
