@@ -1,5 +1,7 @@
 #include "agent_listener.h"
 
+#include "envelope.h"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -304,18 +306,19 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
     info.peer = session.peer_label();
     info.software = std::string(hello.getSoftware().cStr()).substr(0, 128);
     info.since = std::chrono::system_clock::now();
+    const uint64_t agent_policy = hello.getPolicyVersion();
     auto self_ptr = find_session(&session);
     if (!self_ptr) return;
     // Fail closed: the connection is recorded durably before the agent is answered.
-    record("agent.connected", agency, "ok", [self = shared_from_this(), self_ptr, info](Status st) {
-      self_ptr->post([self, self_ptr, info, st](LinkSession& s) {
+    record("agent.connected", agency, "ok", [self = shared_from_this(), self_ptr, info, agent_policy](Status st) {
+      self_ptr->post([self, self_ptr, info, st, agent_policy](LinkSession& s) {
         if (!st.ok()) {
           self->log_.error("audit-unavailable", {{"agency", info.agency}, {"reason", st.error().message}});
           s.send_error_and_close(static_cast<int>(wire::Error::Code::AUDIT_UNAVAILABLE),
                                  "the broker cannot record this connection; try again later");
           return;
         }
-        self->complete_hello(self_ptr, info);
+        self->complete_hello(self_ptr, info, agent_policy);
       });
     });
     return;
@@ -364,10 +367,13 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
       session.send(make_consistency_proof_frame(old_size, new_size, *proof, options_.link.limits));
       return;
     }
-    case wire::Message::ACKNOWLEDGEMENT:
+    case wire::Message::ACKNOWLEDGEMENT: {
+      auto id = msg.getAcknowledgement().getEnquiryId();
+      if (handlers_.on_acknowledged) handlers_.on_acknowledged(agency, std::vector<uint8_t>(id.begin(), id.end()));
+      return;
+    }
     case wire::Message::ANSWER:
-      // Enquiry handling arrives with the broker's enquiry store; until then these are logged.
-      log_.debug("message-received", {{"agency", agency}, {"type", message_name(which)}});
+      on_answer(session, agency, msg.getAnswer());
       return;
     default:
       counters_.protocol_errors.fetch_add(1);
@@ -385,7 +391,45 @@ std::shared_ptr<LinkSession> AgentListener::find_session(const LinkSession* sess
   return nullptr;
 }
 
-void AgentListener::complete_hello(std::shared_ptr<LinkSession> session_ptr, ConnectedAgent info) {
+void AgentListener::on_answer(LinkSession& session, const std::string& agency, wire::Answer::Reader a) {
+  AgentAnswer answer;
+  answer.agency = agency;
+  answer.enquiry_id.assign(a.getEnquiryId().begin(), a.getEnquiryId().end());
+  answer.body.assign(a.getBody().begin(), a.getBody().end());
+  answer.signature.assign(a.getSignature().begin(), a.getSignature().end());
+  auto key = options_.agency_keys.find(agency);
+  if (key == options_.agency_keys.end()) {
+    // Without the agency's key the answer cannot be evidence of anything: refuse it.
+    log_.error("answer-refused", {{"agency", agency}, {"reason", "no key configured for this agency"}});
+    return;
+  }
+  if (answer.enquiry_id.size() != 16 ||
+      !verify_envelope(key->second, kAnswerDomain, answer.body, answer.signature)) {
+    counters_.protocol_errors.fetch_add(1);
+    log_.error("answer-refused", {{"agency", agency}, {"reason", "signature does not verify"}});
+    session.send(make_error_frame(static_cast<int>(wire::Error::Code::BAD_SIGNATURE),
+                                  "answer signature does not verify with this agency's key", options_.link.limits));
+    return;
+  }
+  if (!handlers_.on_answer) return;
+  std::weak_ptr<LinkSession> weak = find_session(&session);
+  auto id = answer.enquiry_id;
+  auto limits = options_.link.limits;
+  handlers_.on_answer(std::move(answer), [weak, id, limits](bool stored) {
+    if (!stored) return;
+    if (auto s = weak.lock()) s->send(make_ack_frame(id, limits));
+  });
+}
+
+bool AgentListener::send_to(const std::string& agency, std::vector<uint8_t> frame) {
+  auto s = registry_.session(agency);
+  if (!s || s->closed()) return false;
+  s->send(std::move(frame));
+  return true;
+}
+
+void AgentListener::complete_hello(std::shared_ptr<LinkSession> session_ptr, ConnectedAgent info,
+                                   uint64_t agent_policy_version) {
   LinkSession& session = *session_ptr;
   const std::string& agency = info.agency;
   log_.info("agent-connected",
@@ -409,6 +453,12 @@ void AgentListener::complete_hello(std::shared_ptr<LinkSession> session_ptr, Con
   if (audit_) {
     if (auto note = audit_->latest_checkpoint(); note.ok()) send_checkpoint(session, *note);
   }
+  if (options_.policy_bundle && options_.policy_bundle->version > agent_policy_version) {
+    const auto& b = *options_.policy_bundle;
+    session.send(make_policy_bundle_frame(b.agreement_id, b.version, b.document, b.signature, options_.link.limits));
+    log_.info("policy-bundle-sent", {{"agency", agency}, {"version", b.version}, {"agent_version", agent_policy_version}});
+  }
+  if (handlers_.on_connected) handlers_.on_connected(agency);
 }
 
 Witness* AgentListener::witness_for(const std::string& agency) {

@@ -16,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <map>
+#include <optional>
+#include <vector>
 #include <set>
 #include <string>
 
@@ -43,6 +45,30 @@ struct AgentListenerOptions {
   // broker says so when it connects).
   std::filesystem::path witness_dir;
   std::map<std::string, VerifyKey> agency_keys;
+  // The signed agreement, sent to each agent whose Hello names an older version (or none).
+  struct PolicyBundle {
+    std::string agreement_id;
+    uint64_t version = 0;
+    std::string document, signature;  // the TOML text as signed, and the signature file's text
+  };
+  std::optional<PolicyBundle> policy_bundle;
+};
+
+// An answer from an agent whose signature verified with that agency's key (agency_keys).
+struct AgentAnswer {
+  std::string agency;
+  std::vector<uint8_t> enquiry_id, body, signature;
+};
+
+// What the enquiry side of the broker hears from the link. Each runs on the connection's strand.
+struct AgentListenerHandlers {
+  // An agent (re)connected: a chance to send what is waiting for it.
+  std::function<void(const std::string& agency)> on_connected;
+  // The agent holds the enquiry durably.
+  std::function<void(const std::string& agency, std::vector<uint8_t> enquiry_id)> on_acknowledged;
+  // A verified answer. Call `stored(true)` once it is recorded durably: the agent is then told
+  // and stops re-sending it.
+  std::function<void(AgentAnswer answer, std::function<void(bool stored)> stored)> on_answer;
 };
 
 struct AgentListenerCounters {
@@ -63,6 +89,11 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
                 Logger log, AgentRegistry& registry, AuditLog* audit = nullptr);
   ~AgentListener();
 
+  // Set before listen().
+  void set_handlers(AgentListenerHandlers handlers) { handlers_ = std::move(handlers); }
+  // Sends a frame to the agency's current connection; false if it is not connected.
+  bool send_to(const std::string& agency, std::vector<uint8_t> frame);
+
   // Binds and starts accepting. Port 0 picks a free port (see port()).
   Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
   uint16_t port() const { return port_; }
@@ -81,7 +112,8 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   void on_established(std::shared_ptr<LinkSession> session, std::string agency);
   void on_message(LinkSession& session, Frame& frame, const std::string& agency, bool& greeted);
   std::shared_ptr<LinkSession> find_session(const LinkSession* session);
-  void complete_hello(std::shared_ptr<LinkSession> session, ConnectedAgent info);
+  void complete_hello(std::shared_ptr<LinkSession> session, ConnectedAgent info, uint64_t agent_policy_version);
+  void on_answer(LinkSession& session, const std::string& agency, wire::Answer::Reader answer);
   void send_checkpoint(LinkSession& session, const std::string& note);
   void broadcast_checkpoints();
   Witness* witness_for(const std::string& agency);
@@ -111,6 +143,7 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   std::string last_broadcast_;  // on the acceptor's strand
   std::mutex witness_mutex_;
   std::map<std::string, std::unique_ptr<Witness>> witnesses_;
+  AgentListenerHandlers handlers_;
 };
 
 }  // namespace mash::broker

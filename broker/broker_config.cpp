@@ -1,5 +1,7 @@
 #include "broker_config.h"
 
+#include "signing.h"
+
 #include "config.h"
 #include "crypto.h"
 
@@ -89,6 +91,28 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
     auto vk = load_verify_key(*pub);
     if (!vk.ok()) return cfg.error(key, vk.error().message);
     out.listener.agency_keys[agency] = *vk;
+  }
+
+  // [policy]: the signed agreement this hub works under; sent to agents on the link.
+  MASH_TRY(agreement, cfg.optional_path("policy.agreement", true));
+  if (!agreement->empty()) {
+    MASH_TRY(sig_path, cfg.optional_path("policy.signature", true));
+    std::filesystem::path sig = sig_path->empty() ? std::filesystem::path(agreement->string() + ".sig") : *sig_path;
+    MASH_TRY(signer_path, cfg.path("policy.signer", true));
+    auto signer = load_verify_key(*signer_path);
+    if (!signer.ok()) return cfg.error("policy.signer", signer.error().message);
+    auto toml = policy::read_text_file(*agreement);
+    if (!toml.ok()) return cfg.error("policy.agreement", toml.error().message);
+    auto sig_text = policy::read_text_file(sig, 64 * 1024);
+    if (!sig_text.ok()) return cfg.error("policy.signature", sig_text.error().message);
+    auto verified = policy::verify_agreement(*toml, agreement->string(), *sig_text, *signer);
+    if (!verified.ok()) return cfg.error("policy.agreement", verified.error().message);
+    AgentListenerOptions::PolicyBundle bundle;
+    bundle.agreement_id = verified->id;
+    bundle.version = static_cast<uint64_t>(verified->version);
+    bundle.document = *toml;
+    bundle.signature = *sig_text;
+    out.listener.policy_bundle = std::move(bundle);
   }
 
   auto& link = out.listener.link;

@@ -37,6 +37,9 @@ struct Hub {
   }
   Hub() : port(free_port()) {
     std::string out;
+    // The ISA signer's key: agents need it to accept an agreement (none is sent in these tests).
+    REQUIRE(run(std::string(MASH_BIN_DIR) + "/mash-policy keygen --out " + shell_quote((pki.dir() / "isa.key").string()),
+                &out) == 0);
     REQUIRE(run(std::string(MASH_BIN_DIR) + "/mash-broker keygen --out " +
                     shell_quote((pki.dir() / "audit.key").string()),
                 &out) == 0);
@@ -58,6 +61,8 @@ struct Hub {
                      "[witness]\nbroker_audit_key = \"" + (pki.dir() / "audit.key.pub").string() +
                      "\"\nbroker_audit_origin = \"mash-broker/test\"\nstate = \"" +
                      (pki.dir() / (std::string(a) + ".witness")).string() + "\"\n" +
+                     "[store]\ndir = \"" + (pki.dir() / (std::string(a) + "-store")).string() + "\"\n" +
+                     "[policy]\nsigner = \"" + (pki.dir() / "isa.key.pub").string() + "\"\n" +
                      tls_toml(pki.agent(a)));
     }
   }

@@ -14,7 +14,7 @@
 // are written.
 //
 // THE POPULATION (population.csv)
-//   Households of 1-2 adults and 1-4 children (35/35/20/10%) sharing one address. Compositions:
+//   Households of 1-2 adults and 1-4 children (45/35/14/6%) sharing one address. Compositions:
 //   both birth parents 55% (60% of them married: one surname; otherwise the children mostly carry
 //   the father's surname, sometimes the mother's or a double-barrelled "Mother-Father");
 //   mother and her partner (role "carer", a step-parent) 10%, children carrying their absent
@@ -341,9 +341,6 @@ Tables build_tables() {
       }
     }
     t.nicknames[sex].resize(t.forenames[sex].size());
-    for (const auto& entry : split_words(std::string(kNicknames).replace(0, 0, ""))) {
-      (void)entry;  // (kNicknames has no spaces; parsed below)
-    }
     std::string_view rest = kNicknames;
     while (!rest.empty()) {
       const size_t semi = rest.find(';');
@@ -376,9 +373,9 @@ Tables build_tables() {
       if (name == "Begum") t.begum = idx;
       t.surnames.push_back(name);
       t.surname_group.push_back(g);
-      t.surname_weights.add(zipf(i, 3));
+      t.surname_weights.add(zipf(i, 8));
       t.surname_pools[g].names.push_back(idx);
-      t.surname_pools[g].weights.add(zipf(i, 3));
+      t.surname_pools[g].weights.add(zipf(i, 8));
     }
   }
   if (t.forenames[kFemale].size() < 150 || t.forenames[kMale].size() < 150 || t.surnames.size() < 300) {
@@ -715,7 +712,7 @@ class PopulationBuilder {
     hh.current = random_address(r_, t_, false);
     hh.previous = random_address(r_, t_, true);
 
-    static const Weighted kChildren = {35, 35, 20, 10};
+    static const Weighted kChildren = {45, 35, 14, 6};
     int nchild = 1 + static_cast<int>(kChildren.pick(r_));
     const bool young_adult = r_.chance(0.03);
     const bool twins = nchild >= 2 && r_.chance(0.03);
@@ -740,8 +737,6 @@ class PopulationBuilder {
     }
     const int eldest = dobs.front();
 
-    const Group g0 = kGeneral;
-    (void)g0;
     const uint16_t family = draw_surname(kGeneral, 0.0);  // Zipf over all surnames
     const Group g = static_cast<Group>(t_.surname_group[family]);
 
@@ -767,13 +762,12 @@ class PopulationBuilder {
     switch (kind) {
       case kCouple: {
         const int mum_dob = adult_dob(eldest, 17, 42, 0);
-        Person& mum = add_adult(h, kMother, kFemale, mum_dob);
+        add_adult(h, kMother, kFemale, mum_dob);
         const size_t mum_i = w_.people.size() - 1;
         const bool married = r_.chance(0.6);
         const uint16_t maiden = draw_womans_surname(g, 0.8);
         w_.people[mum_i].sn[0] = married ? family : maiden;
         w_.people[mum_i].other = married ? maiden : draw_surname(g, 0.8);
-        (void)mum;
         adults.push_back({mum_i, group_of(maiden)});
         Person& dad = add_adult(h, kFather, kMale, partner_dob(mum_dob, eldest, 17, true));
         dad.sn[0] = family;
@@ -1634,7 +1628,7 @@ void fact_value(Rng& r, FieldId f, const FactCtx& c, int date, std::string& out)
       break;
     }
     case kEduPreviousSchools: {
-      school_name(r, t, random_address(r, t, true), false, out);
+      school_name(r, t, random_address(r, t, true), age_on(c.p->dob, date) >= 12, out);
       out += " (";
       put_uint(out, static_cast<uint64_t>(civil(date).y - 1 - static_cast<int>(r.below(3))));
       out += '-';
@@ -1894,7 +1888,7 @@ class AgencyWriter {
                   &hh->current, &hh->previous, age_on(p->dob, w_.o.as_of), w_.o.as_of};
       const bool lead = kind == kStranger || (p->adult() && index == hh->first) || a_ != kHousing;
       write_facts(facts, rec.id, ctx, kind == kDuplicate, lead);
-      if (kind == kKnown && restricted_[index] != kNoRestriction) write_restricted(facts, rec.id, ctx, restricted_[index]);
+      if (kind == kKnown && restricted_[index] != kNoRestriction) write_restricted(facts, rec.id, ctx, static_cast<Restricted>(restricted_[index]));
       ++counts_.records;
     }
     counts_.facts = facts.rows();
@@ -2167,7 +2161,7 @@ class AgencyWriter {
       used_.push_back(fid);
     };
     const FieldId first = kFirstField[a_];
-    if (std::find(eligible_.begin(), eligible_.end(), first) != eligible_.end() && r_.chance(kFirstFieldChance[a_])) {
+    if (lead && std::find(eligible_.begin(), eligible_.end(), first) != eligible_.end() && r_.chance(kFirstFieldChance[a_])) {
       emit(first);
       --n;
     }
