@@ -57,6 +57,9 @@ Status PolicyHolder::load(const std::filesystem::path& installed,
 }
 
 Status PolicyHolder::offer(std::string_view toml, std::string_view signature, const std::string& source) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, dir_.string() + ": " + ec.message());
   // Kept beside the current bundle first, so a crash between accepting and saving cannot leave
   // the gate ahead of the files.
   if (auto st = write_durably(dir_ / "incoming.toml", toml); !st.ok()) return st;

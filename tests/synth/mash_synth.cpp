@@ -26,7 +26,7 @@
 //   siblings 10 months to 6 years apart, twins (same date of birth and surname, different
 //   forenames) in 3% of households with 2+ children; adults 18-60, every child born after each
 //   adult in the household was 16 (birth parents 17-42 at the eldest's birth).
-//   Names: 350 surnames with Zipf-like weights (Smith, Jones, Taylor, Brown, Williams, ... Patel,
+//   Names: 370 surnames with Zipf-like weights (Smith, Jones, Taylor, Brown, Williams, ... Patel,
 //   Khan are common, most are rare), in groups (general British/Irish, South Asian, Muslim,
 //   African, East and South European, East Asian); a household's forenames mostly follow its
 //   surname's group, adults more often traditional names and children modern ones; about half
@@ -2317,7 +2317,7 @@ constexpr const char* kUsage =
     "  DIR/<agency>/persons.csv and DIR/<agency>/facts.csv\n"
     "\n"
     "  --out DIR         where to write (created if missing)\n"
-    "  --households N    households to generate, 1-1000000 (default 1000; about 3.4 people each)\n"
+    "  --households N    households to generate, 1-1000000 (default 1000; about 3.5 people each)\n"
     "  --seed S          random seed, 0-18446744073709551615 (default 1); same seed, same output\n"
     "  --referrals N     people in referrals.csv, whole households (default min(population, 2000))\n"
     "  --agencies LIST   comma-separated, from police,health,education,probation,housing (default all)\n"
