@@ -105,7 +105,7 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   MASH_TRY(local, cfg.optional_path("policy.local", true));
   out.local_policy = *local;
 
-  MASH_TRY(automatic, cfg.integer_or("matching.automatic", 22, 5, 60));
+  MASH_TRY(automatic, cfg.integer_or("matching.automatic", 20, 5, 60));
   MASH_TRY(review, cfg.integer_or("matching.review", 12, 0, 60));
   MASH_TRY(margin, cfg.integer_or("matching.margin", 6, 1, 40));
   if (*review >= *automatic) return cfg.error("matching.review", "must be below matching.automatic");

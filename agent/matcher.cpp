@@ -17,9 +17,12 @@ constexpr double kForeNickname = 4.5;
 constexpr double kForeOtherToken = 3.5;   // a middle name used as the first name, or an alias
 constexpr double kForeJwHigh = 3.5;       // Jaro-Winkler >= 0.92: a typo
 constexpr double kForeJwMid = 1.0;        // >= 0.85
-constexpr double kForeDiffer = -4.5;
+constexpr double kForeDiffer = -7.0;        // m ~0.01: a sibling with the same birthday (twins) must not pass
 constexpr double kForeTfRange = 2.0;      // term-frequency adjustment at most +-2 bits
 constexpr double kForeTypical = 1.0 / 100;
+
+constexpr double kMiddleAgree = 2.0;      // both give a second forename and it agrees
+constexpr double kMiddleDiffer = -3.0;    // both give one and it clearly differs
 
 constexpr double kSurExact = 7.5;         // m 0.92, u ~1/300
 constexpr double kSurOther = 6.0;         // a previous or married surname
@@ -33,7 +36,7 @@ constexpr double kSwapPenalty = 2.0;      // names swapped: both agree crosswise
 
 constexpr double kDobExact = 12.0;
 constexpr double kDobSwap = 7.0;
-constexpr double kDobOneEdit = 6.0;
+constexpr double kDobOneEdit = 4.5;       // ~30 dates are one edit away: weak among a million people
 constexpr double kDobNear = 1.5;
 constexpr double kDobDiffer = -9.0;
 
@@ -41,7 +44,7 @@ constexpr double kPostFull = 6.0;
 constexpr double kPostPrevious = 4.5;
 constexpr double kPostSector = 3.0;
 constexpr double kPostDistrict = 1.5;
-constexpr double kPostDiffer = -1.5;      // people move: weak evidence against
+constexpr double kPostDiffer = -2.5;      // people move (m ~0.15): weak evidence against
 
 constexpr double kGenderAgree = 0.3;
 constexpr double kGenderDiffer = -4.0;
@@ -95,6 +98,18 @@ Part compare_forename(const PersonFeatures& s, const PersonFeatures& c, double t
   if (jw >= 0.92) return {"jw-high", kForeJwHigh};
   if (jw >= 0.85) return {"jw-mid", kForeJwMid};
   return {"different", kForeDiffer};
+}
+
+// Second forenames, when both sides give one (agency records often drop them, so absence says
+// nothing).
+Part compare_middle(const PersonFeatures& s, const PersonFeatures& c) {
+  if (s.forenames.size() < 2 || c.forenames.size() < 2) return {"missing", 0};
+  const std::string& a = s.forenames[1];
+  const std::string& b = c.forenames[1];
+  if (a == b || text::nickname_match(a, b) || text::jaro_winkler(a, b) >= 0.92) return {"agree", kMiddleAgree};
+  // A middle name used as the first name on one side is handled by the forename comparison.
+  if (a == c.forenames[0] || b == s.forenames[0]) return {"missing", 0};
+  return {"different", kMiddleDiffer};
 }
 
 Part compare_surname(const PersonFeatures& s, const PersonFeatures& c, double tf) {
@@ -187,6 +202,7 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
     add("forename", fore);
     add("surname", sur);
   }
+  if (Part middle = compare_middle(s, c); middle.weight != 0) add("middle_name", middle);
   add("date_of_birth", compare_dob(s, c));
   add("postcode", compare_postcode(s, c));
   if (s.gender != 0 && c.gender != 0) {

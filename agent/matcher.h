@@ -24,7 +24,7 @@
 namespace mash::agent {
 
 struct MatchThresholds {
-  double automatic = 22.0;  // at or above: a match (if not too close to another candidate)
+  double automatic = 20.0;  // at or above: a match (if not too close to another candidate)
   double review = 12.0;     // at or above: a possible match
   double margin = 6.0;       // the best must lead the next candidate in the review band by this
   double identifier_floor = -4.0;  // an identifier match with details scoring below this: review
