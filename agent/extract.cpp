@@ -208,9 +208,8 @@ std::string PersonFeatures::encode() const {
   return w.take();
 }
 
-Result<PersonFeatures> PersonFeatures::decode(std::string_view bytes) {
+Status PersonFeatures::decode_into(std::string_view bytes, PersonFeatures& p) {
   Reader r(bytes);
-  PersonFeatures p;
   uint64_t version = 0, dob = 0, gender = 0, n = 0;
   if (!r.u64(version) || version != 1 || !r.str(p.id) || !r.strs(p.forenames) ||
       !r.strs(p.surnames) || !r.strs(p.other_forenames) || !r.strs(p.other_surnames) ||
@@ -226,6 +225,12 @@ Result<PersonFeatures> PersonFeatures::decode(std::string_view bytes) {
     if (!r.str(s) || !r.str(v)) return corrupt("person");
   }
   if (!r.done()) return corrupt("person");
+  return {};
+}
+
+Result<PersonFeatures> PersonFeatures::decode(std::string_view bytes) {
+  PersonFeatures p;
+  if (auto st = decode_into(bytes, p); !st.ok()) return st.error();
   return p;
 }
 
@@ -347,6 +352,14 @@ Result<std::optional<PersonFeatures>> ExtractStore::person(const Txn& txn, std::
   auto p = PersonFeatures::decode(**v);
   if (!p.ok()) return p.error();
   return std::optional<PersonFeatures>(std::move(p).value());
+}
+
+Result<bool> ExtractStore::person_into(const Txn& txn, std::string_view id, PersonFeatures& out) const {
+  auto v = txn.get(persons_, id);
+  if (!v.ok()) return v.error();
+  if (!*v) return false;
+  if (auto st = PersonFeatures::decode_into(**v, out); !st.ok()) return st.error();
+  return true;
 }
 
 namespace {

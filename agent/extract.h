@@ -46,6 +46,8 @@ struct PersonFeatures {
 
   std::string encode() const;
   static Result<PersonFeatures> decode(std::string_view bytes);
+  // Decodes into an existing object, reusing its memory (the matcher's hot loop).
+  static Status decode_into(std::string_view bytes, PersonFeatures& out);
 };
 
 // Builds features from a person's details as given (by the agency's extract or an enquiry).
@@ -87,6 +89,8 @@ class ExtractStore {
   Result<Txn> begin_read() const { return env_.begin_read(); }
   Result<ExtractInfo> info(const Txn& txn) const;
   Result<std::optional<PersonFeatures>> person(const Txn& txn, std::string_view id) const;
+  // As person(), into `out`; false if there is no such person.
+  Result<bool> person_into(const Txn& txn, std::string_view id, PersonFeatures& out) const;
   // Person ids under a blocking key, at most `cap` (a block bigger than that is too common to
   // tell people apart; `truncated` says so).
   Status block(const Txn& txn, std::string_view key, size_t cap, std::vector<std::string>& ids,

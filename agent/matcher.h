@@ -28,6 +28,8 @@ struct MatchThresholds {
   double review = 12.0;     // at or above: a possible match
   double margin = 6.0;       // the best must lead the next candidate in the review band by this
   double identifier_floor = -4.0;  // an identifier match with details scoring below this: review
+  size_t max_block = 256;   // blocks with more persons than this are skipped as uninformative
+  size_t score_all_below = 64;  // more candidates than this: score only those under 2+ keys
 };
 
 struct Evidence {

@@ -260,6 +260,8 @@ int main(int argc, char** argv) {
     if (k == "--automatic") args.thresholds.automatic = std::stod(v);
     else if (k == "--review") args.thresholds.review = std::stod(v);
     else if (k == "--margin") args.thresholds.margin = std::stod(v);
+    else if (k == "--max-block") args.thresholds.max_block = std::stoul(v);
+    else if (k == "--score-all-below") args.thresholds.score_all_below = std::stoul(v);
     else if (k == "--min-precision") args.min_precision = std::stod(v);
     else if (k == "--min-recall") args.min_recall = std::stod(v);
     else if (k == "--agencies") {

@@ -1887,8 +1887,9 @@ class AgencyWriter {
       FactCtx ctx{&t_, p, kind == kStranger ? p : &w_.people[hh->first], kind == kStranger ? 1u : hh->count,
                   &hh->current, &hh->previous, age_on(p->dob, w_.o.as_of), w_.o.as_of};
       const bool lead = kind == kStranger || (p->adult() && index == hh->first) || a_ != kHousing;
-      write_facts(facts, rec.id, ctx, kind == kDuplicate, lead);
-      if (kind == kKnown && restricted_[index] != kNoRestriction) write_restricted(facts, rec.id, ctx, static_cast<Restricted>(restricted_[index]));
+      const bool restricted = kind == kKnown && restricted_[index] != kNoRestriction;
+      write_facts(facts, rec.id, ctx, kind == kDuplicate, lead, restricted ? 5 : 6);
+      if (restricted) write_restricted(facts, rec.id, ctx, static_cast<Restricted>(restricted_[index]));
       ++counts_.records;
     }
     counts_.facts = facts.rows();
@@ -2135,10 +2136,11 @@ class AgencyWriter {
     f.end_row();
   }
 
-  void write_facts(CsvFile& f, const std::string& id, const FactCtx& c, bool duplicate, bool lead) {
+  // Writes 0 to `most` ordinary facts about a person.
+  void write_facts(CsvFile& f, const std::string& id, const FactCtx& c, bool duplicate, bool lead, size_t most) {
     static const Weighted kCounts = {10, 30, 25, 15, 10, 6, 4};  // 0..6 facts
     static const Weighted kFewer = {60, 30, 10};                 // 0..2
-    size_t n = duplicate || !lead ? kFewer.pick(r_) : kCounts.pick(r_);
+    size_t n = std::min(most, duplicate || !lead ? kFewer.pick(r_) : kCounts.pick(r_));
     if (n == 0) return;
     const uint16_t who = who_of(*c.p, c.age);
     // Eligible fields and their weights.
