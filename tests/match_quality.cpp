@@ -131,8 +131,9 @@ std::unique_ptr<ExtractStore> import(const std::filesystem::path& dir, const std
   auto r = import_extract(**store, opts);
   if (!r.ok()) throw std::runtime_error(r.error().message);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "imported %llu persons (%llu problems) in %.2f s\n",
-               (unsigned long long)r->persons_imported, (unsigned long long)r->problem_count, s);
+  std::fprintf(stderr, "imported %llu persons, %llu facts (%llu problems) in %.2f s (read persons %.2f, facts %.2f, write %.2f)\n",
+               (unsigned long long)r->persons_imported, (unsigned long long)r->facts_imported,
+               (unsigned long long)r->problem_count, s, r->read_persons_seconds, r->read_facts_seconds, r->write_seconds);
   return std::move(store).value();
 }
 
@@ -255,7 +256,7 @@ int main(int argc, char** argv) {
   std::string mode = argv[1];
   std::filesystem::path input = argv[2];
   Args args;
-  for (int i = 3; i + 1 < argc; i += 2) {
+  for (int i = mode == "import" ? argc : 3; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--automatic") args.thresholds.automatic = std::stod(v);
     else if (k == "--review") args.thresholds.review = std::stod(v);
@@ -279,6 +280,11 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    if (mode == "import") {  // match-quality import PERSONS FACTS: the import alone, for profiling
+      mash::testing::TempDir tmp;
+      import(tmp.path() / "extract", input, argv[3]);
+      return 0;
+    }
     Tally t = mode == "febrl" ? run_febrl(input, args) : run_synth(input, args);
     t.print(mode == "febrl" ? "febrl" : "all agencies", std::cout);
     if (t.precision() < args.min_precision || t.recall() < args.min_recall) {
