@@ -272,11 +272,14 @@ std::vector<std::string> blocking_keys(const PersonFeatures& p) {
     keys.push_back("f|" + std::string(text::forename_root(p.forenames[0])) + "|" + year);
   }
   if (!p.forenames.empty() && !p.surnames.empty()) {
-    // Sorted tokens: "Smith John" and "John Smith" land together.
-    std::string a = std::string(text::forename_root(p.forenames[0]));
-    std::string b = p.surnames.back();
-    if (b < a) std::swap(a, b);
-    keys.push_back("n|" + a + "|" + b);
+    // Sorted tokens: "Smith John" and "John Smith" land together, also when a double forename
+    // was put in the surname field ("Pearson", "Zachary Finley").
+    std::string a0 = std::string(text::forename_root(p.forenames[0]));
+    for (const auto& sur : p.surnames) {
+      std::string a = a0, b = sur;
+      if (b < a) std::swap(a, b);
+      keys.push_back("n|" + a + "|" + b);
+    }
   }
   if (!p.postcode.empty()) keys.push_back("c|" + p.postcode);
   for (const auto& pc : p.previous_postcodes) keys.push_back("c|" + pc);

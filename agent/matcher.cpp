@@ -136,7 +136,11 @@ bool swapped(const PersonFeatures& s, const PersonFeatures& c) {
   auto close = [](const std::string& x, const std::string& y) {
     return x == y || text::nickname_match(x, y) || text::jaro_winkler(x, y) >= 0.92;
   };
-  return close(s.forenames[0], c.surnames.back()) && close(s.surnames.back(), c.forenames[0]);
+  bool fore_in_surname = false;
+  for (const auto& t : c.surnames) fore_in_surname = fore_in_surname || close(s.forenames[0], t);
+  bool sur_in_forename = false;
+  for (const auto& t : s.surnames) sur_in_forename = sur_in_forename || close(t, c.forenames[0]);
+  return fore_in_surname && sur_in_forename;
 }
 
 Part compare_dob(const PersonFeatures& s, const PersonFeatures& c) {

@@ -148,3 +148,22 @@ TEST_CASE("matching: evidence lists each field with its level and weight", "[mat
   CHECK(levels["gender"] == "agree");
   CHECK(sum == Approx(r.top[0].score));
 }
+
+TEST_CASE("matching: a double forename put in the surname field still matches", "[matcher]") {
+  TestExtract x("S1,Pearson,Zachary Finley,,2015-02-20,male,,NW10 0WS,SW1P 2GP,,,,,\n"
+                "S2,Lily,Pearson,,2018-03-27,female,,SW1P 2GP,,,,,,\n",
+                "");
+  auto subject_f = make_features("s", "Zachary Finley", "Pearson", {}, "2015-02-20", "", "SW1P 2GP", {}, {});
+  auto record = x.store->begin_read();
+  auto stored = x.store->person(*record, "S1").value();
+  REQUIRE(stored);
+  // Both sides share a sorted-name blocking key, so the record is found by two keys, not one.
+  auto a = blocking_keys(subject_f), b = blocking_keys(*stored);
+  std::vector<std::string> shared;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(shared));
+  CHECK(shared.size() >= 2);
+  record->abort();
+  auto r = run(x, subject_f);
+  CHECK(r.outcome == MatchOutcome::kMatched);
+  CHECK(r.person_ids == std::vector<std::string>{"S1"});
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The MASH Exchange demo on loopback: installs what is missing, builds, makes a throwaway hub PKI,
-# starts a broker and five agency agents (police, health, education, probation, housing) and
-# shows them connected over mutually authenticated TLS 1.3.
+# signs the example Information Sharing Agreement, generates synthetic agency extracts
+# (mash-synth) and imports them, starts a broker and five agency agents (police, health,
+# education, probation, housing), shows them connected over mutually authenticated TLS 1.3, and
+# shows how each agency's agent matches a sample child.
 #   deploy/demo.sh           run, show, stop everything
 #   deploy/demo.sh --keep    leave the broker and agents running (stop with: deploy/demo.sh --stop)
 # Files (PKI, configs, logs) go to demo-run/ in the repository; it is recreated each run.
@@ -30,7 +32,7 @@ keep=0; [ "${1:-}" = "--keep" ] && keep=1
 deploy/install-deps.sh
 echo "== building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit > build/demo-build.log 2>&1 \
+cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit mash-policy mash-synth > build/demo-build.log 2>&1 \
   || { tail -40 build/demo-build.log; exit 1; }
 
 stop_all
@@ -42,6 +44,13 @@ fi
 echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
 args=(); for a in "${agencies[@]}"; do args+=(--agency "$a"); done
 certs/mash-pki dev-setup --dir "$run/pki" --broker-name localhost "${args[@]}" > "$run/pki.log"
+
+echo "== the Information Sharing Agreement: policy/examples/tri-borough.toml, signed (mash-policy sign)"
+build/bin/mash-policy keygen --out "$run/isa-signer.key" > /dev/null
+cp policy/examples/tri-borough.toml "$run/isa.toml"
+build/bin/mash-policy sign --key "$run/isa-signer.key" "$run/isa.toml" > /dev/null
+echo "== synthetic agency extracts (mash-synth: 2000 households with noise and ground truth)"
+build/bin/mash-synth --out "$run/data" --households 2000 --seed 42 --referrals 500 | sed 's/^/   /'
 
 echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
 build/bin/mash-broker keygen --out "$run/audit.key" > /dev/null
@@ -55,12 +64,21 @@ tls() {  # tls CERT KEY
   printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
   printf '[witness]\ndir = "witness"\n[witness.agencies]\n'
   for a in "${agencies[@]}"; do printf '%s = "disclosure-%s.key.pub"\n' "$a" "$a"; done
+  printf '[policy]\nagreement = "isa.toml"\nsigner = "isa-signer.key.pub"\n'
   tls pki/broker.crt pki/broker.key; } > "$run/broker.toml"
 for a in "${agencies[@]}"; do
   { printf '[broker]\naddress = "127.0.0.1:%s"\nname = "localhost"\n' "$port"
     printf '[disclosure]\ndir = "disclosure-%s"\nsigning_key = "disclosure-%s.key"\ncheckpoint_interval_ms = 500\n' "$a" "$a"
     printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
+    printf '[store]\ndir = "store-%s"\n[policy]\nsigner = "isa-signer.key.pub"\nagreement = "isa.toml"\n' "$a"
     tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$run/agent-$a.toml"
+done
+echo "== each agency imports its extract (mash-agent import)"
+for a in "${agencies[@]}"; do
+  printf '   %-10s ' "$a"
+  build/bin/mash-agent import --config "$run/agent-$a.toml" --persons "$run/data/$a/persons.csv" \
+    --facts "$run/data/$a/facts.csv" > "$run/import-$a.log" 2>&1 || { cat "$run/import-$a.log"; exit 1; }
+  tail -1 "$run/import-$a.log"
 done
 
 trap '[ $keep = 1 ] || stop_all' EXIT
@@ -112,6 +130,26 @@ echo "Audit: every connection was recorded before the agent was answered."
 echo "  agents witnessing the hub's audit log: $w of ${#agencies[@]}"
 echo "  agency disclosure logs witnessed by the hub: $(grep -o 'agency-witness-accepted agency=[a-z-]*' "$run/broker.log" | sort -u | wc -l) of ${#agencies[@]}"
 build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
+
+# A sample child known to police, health and education (ground truth from mash-synth), as a
+# researcher would type them in (referrals.csv: with the generator's typing noise).
+child=$(awk -F, 'NR > 1 && ($1 == "police" || $1 == "health" || $1 == "education") && $3 != "" { n[$3 "," $1] = 1 }
+                END { for (k in n) { split(k, p, ","); c[p[1]]++ } for (id in c) if (c[id] == 3) print id }' \
+          "$run/data/truth.csv" | sort > "$run/known3.txt"
+        awk -F, 'NR > 1 && $3 == "child" { print $1 "," $4 "," $5 "," $6 }' "$run/data/referrals.csv" | sort |
+        join -t, - "$run/known3.txt" | head -1)
+if [ -n "$child" ]; then
+  IFS=, read -r true_id fore sur dob <<< "$child"
+  printf '{"forenames": "%s", "surname": "%s", "date_of_birth": "%s"}\n' "$fore" "$sur" "$dob" > "$run/sample-child.json"
+  echo
+  echo "Sample child (synthetic): $fore $sur, born $dob; each agency's agent matches it against its own"
+  echo "extract (mash-agent match; only the outcome is shown here, the evidence is in $run/match-*.txt):"
+  for a in "${agencies[@]}"; do
+    build/bin/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
+    printf '  %-10s %s\n' "$a" "$(head -2 "$run/match-$a.txt" | tr '\n' ' ')"
+  done
+  echo "  (ground truth: this child is known to police, health and education)"
+fi
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"
 if [ "$connected" -lt ${#agencies[@]} ]; then
