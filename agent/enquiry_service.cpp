@@ -14,6 +14,8 @@ namespace mash::agent {
 namespace {
 
 constexpr size_t kMaxBatch = 64;
+// Room in a frame for the Answer envelope around the body (id, signature, framing).
+constexpr size_t kFrameSlack = 4096;
 
 bool code_safe(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
@@ -305,6 +307,14 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
       counters_.queued_for_review.fetch_add(1);
     } else {
       auto body_bytes = encode_answer_body(draft, in.id, options_.agency, version, now, false);
+      if (body_bytes.size() + kFrameSlack > limits.max_frame_bytes) {
+        // More than one frame can carry: the agency must answer this one by hand.
+        log_.warn("answer-too-large", {{"enquiry", out.id_hex}, {"bytes", body_bytes.size()}});
+        draft.status = "declined";
+        draft.decline_reason = "answer-too-large";
+        draft.subjects.clear();
+        body_bytes = encode_answer_body(draft, in.id, options_.agency, version, now, false);
+      }
       out.answer = sign_answer(body_bytes, true);
       out.to_outbox = true;
       out.events = disclosure_events(draft, out.id_hex, "answer.sent", to_hex(sha256(body_bytes)));
@@ -398,6 +408,13 @@ void EnquiryService::poll_reviews() {
     }
     const int64_t now = unix_millis_now();
     auto body = encode_answer_body(draft, *id, options_.agency, item.policy_version, now, false);
+    if (body.size() + kFrameSlack > options_.limits.max_frame_bytes) {
+      log_.warn("answer-too-large", {{"enquiry", item.enquiry_id}, {"bytes", body.size()}});
+      draft.status = "declined";
+      draft.decline_reason = "answer-too-large";
+      draft.subjects.clear();
+      body = encode_answer_body(draft, *id, options_.agency, item.policy_version, now, false);
+    }
     Outgoing o;
     o.id = *id;
     o.id_hex = item.enquiry_id;

@@ -43,12 +43,16 @@ const char* kPersons =
     "C2,Olivia,Okonkwo,,2016-03-04,female,,W6 9AA,,,,,,\n"
     "M1,Grace,Okonkwo,,1988-07-21,female,,W6 9AA,,,,,,\n";
 
-std::string facts_csv() {
-  // Recent dates relative to today, so the look-back windows keep them.
+// Two months ago: inside every look-back window.
+std::string recent_date() {
   std::time_t t = std::time(nullptr) - 86400 * 60;
   char recent[16];
   std::strftime(recent, sizeof recent, "%Y-%m-%d", std::gmtime(&t));
-  std::string r(recent);
+  return recent;
+}
+
+std::string facts_csv() {
+  std::string r = recent_date();
   return "person_id,field,value,date,source,record_type,restricted\n"
          "C1,police.known,Known: 2 incidents," + r + ",CAD/1,,\n"
          "C1,police.domestic-abuse,DA incident at home address," + r + ",CAD/2,,\n"
@@ -149,7 +153,7 @@ class TestHub {
     write_file(d / "police.toml",
                "[broker]\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\nname = \"broker.test\"\n"
                "[link]\nheartbeat_interval_ms = 200\nidle_timeout_ms = 2000\nreconnect_initial_ms = 100\n"
-               "reconnect_max_ms = 300\nconnect_timeout_ms = 3000\n"
+               "reconnect_max_ms = 300\nconnect_timeout_ms = 3000\n" + link_extra +
                "[disclosure]\ndir = \"" + (d / "disclosure").string() + "\"\nsigning_key = \"" +
                (d / "police.key").string() + "\"\ncheckpoint_interval_ms = 100\n"
                "[witness]\nbroker_audit_key = \"" + (d / "audit.key.pub").string() +
@@ -250,6 +254,7 @@ class TestHub {
   uint16_t port = 1;
   std::unique_ptr<Process> agent;
   int agent_starts = 0;
+  std::string link_extra;  // more [link] keys for the agent
 
   std::mutex mu;
   std::condition_variable cv;
@@ -588,4 +593,28 @@ TEST_CASE("agent: doctor checks each part and names the fix", "[e2e][agent]") {
   // A private key readable by others is caught.
   ::chmod((hub.pki.dir() / "police.key").c_str(), 0644);
   CHECK(run(hub.agent_cmd("doctor"), &out) != 0);
+}
+
+TEST_CASE("agent: an answer too big for one frame is declined, not dropped", "[e2e][agent]") {
+  TestHub hub;
+  hub.start();
+  // Frames of at most 8 KiB at this agent; the child's records hold three 4000-byte values.
+  hub.link_extra = "max_frame_bytes = 8192\n";
+  hub.write_agent_config();
+  std::string facts = facts_csv();
+  for (int i = 0; i < 3; ++i) {
+    facts += "C1,police.domestic-abuse," + std::string(4000, 'x') + "," + recent_date() + ",CAD/9" + std::to_string(i) + ",,\n";
+  }
+  hub.import_extract(kPersons, facts);
+  hub.start_agent();
+  Enquiry e;
+  e.subjects = {kFourSubjects[0]};
+  auto id = hub.send(e);
+  auto a = hub.answer(id);
+  INFO(hub.agent->log());
+  REQUIRE(a);
+  auto d = decode(*a);
+  CHECK(d.body().getStatus() == wire::AnswerBody::Status::DECLINED);
+  CHECK(std::string(d.body().getDeclineReason().cStr()) == "answer-too-large");
+  CHECK(hub.agent->log().find("answer-too-large") != std::string::npos);
 }
