@@ -66,6 +66,30 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.tls_reload_interval = *reload;
   if (auto st = check_private_key_mode(*key); !st.ok()) return cfg.error("tls.key", st.error().message);
 
+  MASH_TRY(http_listen, cfg.string_or("http.listen", "0.0.0.0:8443"));
+  auto http_endpoint = parse_listen_address(*http_listen);
+  if (!http_endpoint.ok()) return cfg.error("http.listen", http_endpoint.error().message);
+  out.http_listen = *http_endpoint;
+  MASH_TRY(http_cert, cfg.optional_path("http.cert", true));
+  MASH_TRY(http_key, cfg.optional_path("http.key", true));
+  out.http_cert = http_cert->empty() ? *cert : *http_cert;
+  out.http_key = http_key->empty() ? *key : *http_key;
+  if (auto st = check_private_key_mode(out.http_key); !st.ok()) return cfg.error("http.key", st.error().message);
+  MASH_TRY(max_body, cfg.integer_or("http.max_body_bytes", 1 << 20, 1024, 64 << 20));
+  out.http_max_body = static_cast<size_t>(*max_body);
+  MASH_TRY(http_conns, cfg.integer_or("http.max_connections", 1024, 1, 100000));
+  out.http_max_connections = static_cast<size_t>(*http_conns);
+  MASH_TRY(store_dir, cfg.path_or("store.dir", "store"));
+  out.store_dir = *store_dir;
+  MASH_TRY(max_failed, cfg.integer_or("users.max_failed_logins", 5, 1, 100));
+  out.max_failed_logins = static_cast<int>(*max_failed);
+  MASH_TRY(lockout, cfg.integer_or("users.lockout_seconds", 900, 1, 86400 * 7));
+  out.lockout = std::chrono::seconds(*lockout);
+  MASH_TRY(session_idle, cfg.integer_or("users.session_idle_seconds", 1800, 30, 86400));
+  out.session_idle = std::chrono::seconds(*session_idle);
+  MASH_TRY(smax, cfg.integer_or("users.session_max_seconds", 43200, 60, 86400 * 7));
+  out.session_max = std::chrono::seconds(*smax);
+
   MASH_TRY(audit_dir, cfg.path("audit.dir", false));
   out.audit_dir = *audit_dir;
   MASH_TRY(audit_key, cfg.path("audit.signing_key", true));

@@ -26,6 +26,18 @@ struct BrokerConfig {
   std::string audit_origin = "mash-broker";      // origin: names this hub's log in checkpoints
   std::chrono::milliseconds audit_checkpoint_interval{2000};  // checkpoint_interval_ms
   LogLevel log_level = LogLevel::kInfo;          // [log] level
+  // [http]: the JSON API (and web interface) for people, over HTTPS.
+  boost::asio::ip::tcp::endpoint http_listen;    // listen, default 0.0.0.0:8443
+  std::filesystem::path http_cert, http_key;     // cert, key: default [tls] cert and key
+  size_t http_max_body = 1 << 20;                // max_body_bytes
+  size_t http_max_connections = 1024;            // max_connections
+  // [store]: the broker's own data (users and sessions; enquiries later), LMDB.
+  std::filesystem::path store_dir;               // dir, default "store"
+  // [users]: sign-in rules.
+  int max_failed_logins = 5;                     // max_failed_logins
+  std::chrono::seconds lockout{900};             // lockout_seconds
+  std::chrono::seconds session_idle{1800};       // session_idle_seconds
+  std::chrono::seconds session_max{43200};       // session_max_seconds
 };
 
 Result<BrokerConfig> load_broker_config(const std::filesystem::path& path);

@@ -11,6 +11,12 @@
 
 #include "agent_listener.h"
 #include "agent_registry.h"
+#include "api.h"
+#include "audit_event.h"
+#include "clock.h"
+#include "http_server.h"
+#include "lmdb_store.h"
+#include "users.h"
 #include "audit_cli.h"
 #include "audit_log.h"
 #include "crypto.h"
@@ -26,16 +32,21 @@ namespace {
 constexpr const char* kUsage = R"(usage: mash-broker --config FILE
        mash-broker keygen --out FILE
        mash-broker witness-reset --config FILE --agency A
+       mash-broker user add|passwd|disable|enable|list --config FILE [--id ID] [--name NAME]
+                   [--role ROLE] [--team TEAM]   (passwords are read from standard input)
        mash-broker audit search|timeline|sar|stats|flags ... (see mash-broker audit --help)
        mash-broker --help | --version
 
 Runs the MASH Exchange broker for one hub. Agents dial in to the agent link
-(default port 7443) over mutually authenticated TLS 1.3.
+(default port 7443) over mutually authenticated TLS 1.3; people use the JSON API
+over HTTPS (default port 8443).
 
 Commands:
   keygen --out FILE   make the audit log's signing key (FILE, mode 0600) and FILE.pub,
                       which agencies configure to witness the hub's audit log
 
+  user                local accounts: add (the first admin, and scripts), passwd, disable,
+                      enable, list; roles are researcher, manager, dpo and admin
   witness-reset       clear an alarm about an agency's disclosure log (after finding out why
                       its history changed; run it with the broker stopped); its next
                       checkpoint is trusted afresh
@@ -108,8 +119,134 @@ int witness_reset(int argc, char** argv) {
   return 0;
 }
 
+mash::broker::UserStoreOptions user_options(const mash::broker::BrokerConfig& c) {
+  mash::broker::UserStoreOptions o;
+  o.max_failed_logins = c.max_failed_logins;
+  o.lockout = c.lockout;
+  o.session_idle = c.session_idle;
+  o.session_max = c.session_max;
+  return o;
+}
+
+// mash-broker user add|passwd|disable|enable|list --config FILE ...
+int user_command(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "mash-broker: usage: mash-broker user add|passwd|disable|enable|list --config FILE ...\n";
+    return 2;
+  }
+  std::string action = argv[2], config_path, id, name, role, team;
+  for (int i = 3; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) {
+      std::cerr << "mash-broker: " << k << " needs a value\n";
+      return 2;
+    }
+    std::string v = argv[++i];
+    if (k == "--config") config_path = v;
+    else if (k == "--id") id = v;
+    else if (k == "--name") name = v;
+    else if (k == "--role") role = v;
+    else if (k == "--team") team = v;
+    else {
+      std::cerr << "mash-broker: unknown argument '" << k << "' for user\n";
+      return 2;
+    }
+  }
+  if (config_path.empty() || (action != "list" && id.empty())) {
+    std::cerr << "mash-broker: user " << action << " needs --config FILE" << (action == "list" ? "" : " and --id ID") << "\n";
+    return 2;
+  }
+  auto config = mash::broker::load_broker_config(config_path);
+  if (!config.ok()) {
+    std::cerr << "mash-broker: configuration error: " << config.error().message << "\n";
+    return 2;
+  }
+  auto env = mash::Env::open(config->store_dir);
+  if (!env.ok()) {
+    std::cerr << "mash-broker: store " << config->store_dir.string() << ": " << env.error().message << "\n";
+    return 1;
+  }
+  auto users = mash::broker::UserStore::open(*env, user_options(*config));
+  if (!users.ok()) {
+    std::cerr << "mash-broker: " << users.error().message << "\n";
+    return 1;
+  }
+  auto read_password = [](std::string& out) {
+    if (!std::getline(std::cin, out)) return false;
+    if (!out.empty() && out.back() == '\r') out.pop_back();
+    return true;
+  };
+  mash::Status st;
+  if (action == "list") {
+    auto all = (*users)->list();
+    if (!all.ok()) {
+      std::cerr << "mash-broker: " << all.error().message << "\n";
+      return 1;
+    }
+    for (const auto& u : *all) {
+      std::cout << u.id << "\t" << u.role << "\t" << u.team << "\t" << (u.disabled ? "disabled" : "active") << "\t" << u.display_name << "\n";
+    }
+    return 0;
+  } else if (action == "add") {
+    mash::broker::NewUser nu;
+    nu.id = id;
+    nu.display_name = name.empty() ? id : name;
+    nu.role = role;
+    nu.team = team.empty() ? "hub" : team;
+    if (!read_password(nu.password)) {
+      std::cerr << "mash-broker: user add reads the password from standard input (one line)\n";
+      return 2;
+    }
+    auto added = (*users)->add(nu);
+    if (!added.ok()) st = added.error();
+  } else if (action == "passwd") {
+    std::string pw;
+    if (!read_password(pw)) {
+      std::cerr << "mash-broker: user passwd reads the new password from standard input (one line)\n";
+      return 2;
+    }
+    st = (*users)->set_password(id, pw);
+  } else if (action == "disable") {
+    st = (*users)->disable(id);
+  } else if (action == "enable") {
+    st = (*users)->enable(id);
+  } else {
+    std::cerr << "mash-broker: user " << action << ": expected add, passwd, disable, enable or list\n";
+    return 2;
+  }
+  if (!st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return st.error().code == mash::ErrorCode::kInvalidArgument ? 2 : 1;
+  }
+  // Changes made here are recorded in the audit log like changes through the API.
+  auto audit_key = mash::load_signing_key(config->audit_key);
+  if (audit_key.ok()) {
+    mash::AuditLogOptions ao;
+    ao.origin = config->audit_origin;
+    auto audit = mash::AuditLog::open(config->audit_dir, ao, std::move(audit_key).value());
+    if (audit.ok()) {
+      mash::AuditEvent e;
+      e.type = "user.changed";
+      e.time_ms = mash::unix_millis_now();
+      e.actor = "system";
+      e.role = "admin";
+      e.outcome = action;
+      e.extra = {{"user", id}, {"via", "command-line"}};
+      if (!role.empty()) e.extra["new_role"] = role;
+      if (auto rec = mash::event_to_record(e); rec.ok()) (void)(*audit)->append(*rec, mash::event_index_keys(e));
+    } else {
+      std::cerr << "mash-broker: warning: the change is made but the audit log could not be opened (is the broker running? "
+                   "run user commands with the broker stopped, or use the API): "
+                << audit.error().message << "\n";
+    }
+  }
+  std::cout << "mash-broker: user " << id << ": " << action << " done\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "keygen") return keygen(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "user") return user_command(argc, argv);
   if (argc > 1 && std::string(argv[1]) == "audit") return mash::broker::run_audit_command(argc - 1, argv + 1);
   if (argc > 1 && std::string(argv[1]) == "witness-reset") return witness_reset(argc, argv);
   std::string config_path;
@@ -175,6 +312,39 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // People: the JSON API over HTTPS.
+  auto store_env = mash::Env::open(config->store_dir);
+  if (!store_env.ok()) {
+    std::cerr << "mash-broker: store " << config->store_dir.string() << ": " << store_env.error().message << "\n";
+    return 1;
+  }
+  auto users = mash::broker::UserStore::open(*store_env, user_options(*config));
+  if (!users.ok()) {
+    std::cerr << "mash-broker: " << users.error().message << "\n";
+    return 1;
+  }
+  auto https_tls = mash::make_https_server_context(config->http_cert, config->http_key);
+  if (!https_tls.ok()) {
+    std::cerr << "mash-broker: configuration error: http: " << https_tls.error().message << "\n";
+    return 2;
+  }
+  mash::broker::ApiOptions api_options;
+  if (config->listener.policy_bundle) {
+    api_options.agreement_id = config->listener.policy_bundle->agreement_id;
+    api_options.agreement_version = static_cast<int64_t>(config->listener.policy_bundle->version);
+  }
+  mash::broker::Api api(api_options, **users, **audit, registry, log.child("api"));
+  mash::broker::HttpServerOptions http_options;
+  http_options.max_body_bytes = config->http_max_body;
+  http_options.max_connections = config->http_max_connections;
+  auto https = std::make_shared<mash::broker::HttpServer>(io, *https_tls, http_options, log.child("https"),
+                                                          [&api](const mash::broker::HttpRequest& r) { return api.handle(r); });
+  if (auto st = https->listen(config->http_listen); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+  log.info("https-listening", {{"address", config->http_listen.address().to_string()}, {"port", https->port()}});
+
   mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
                         [listener](mash::TlsContext c) { listener->update_tls(std::move(c)); });
 
@@ -183,6 +353,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     log.info("stopping", {{"signal", sig}});
     listener->stop();
+    https->stop();
     // Give the goodbye messages a moment to leave, then stop whatever is left.
     auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });

@@ -243,6 +243,30 @@ Status check_private_key_mode(const std::filesystem::path& key) {
   return {};
 }
 
+Result<TlsContext> make_https_server_context(const std::filesystem::path& cert,
+                                             const std::filesystem::path& key) {
+  ERR_clear_error();
+  if (auto st = check_private_key_mode(key); !st.ok()) return st.error();
+  auto ctx = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION) != 1) {
+    return tls_error("cannot restrict the context to TLS 1.3");
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(native, cert.c_str()) != 1) {
+    return tls_error("cannot load certificate " + cert.string());
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return tls_error("cannot load private key " + key.string() + " for certificate " + cert.string());
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return tls_error("private key " + key.string() + " does not match certificate " + cert.string());
+  }
+  SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  return ctx;
+}
+
 Result<TlsContext> make_link_server_context(const TlsFiles& files) {
   return make_context(files, true);
 }

@@ -43,6 +43,11 @@ Result<TlsContext> make_link_server_context(const TlsFiles& files);
 // serverAuth usage; the name is checked per connection (set_expected_server_name).
 Result<TlsContext> make_link_client_context(const TlsFiles& files);
 
+// The broker's HTTPS side (browsers and scripts): TLS 1.3 only, the hub's server certificate and
+// key (0600), no client certificate (people sign in with a password; see broker/users.h).
+Result<TlsContext> make_https_server_context(const std::filesystem::path& cert,
+                                             const std::filesystem::path& key);
+
 // Sets SNI and the name the broker's certificate must carry, on a client connection before its
 // handshake. Returns an error if the name is empty or cannot be set.
 Status set_expected_server_name(SSL* ssl, const std::string& name);

@@ -46,6 +46,7 @@ struct Hub {
     write_file(pki.dir() / "broker.toml",
                "[link]\nlisten = \"127.0.0.1:" + std::to_string(port) +
                    "\"\nheartbeat_interval_ms = 200\nidle_timeout_ms = 1000\n" +
+                   "[http]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"" + (pki.dir() / "store").string() + "\"\n" +
                    "[audit]\ndir = \"" + (pki.dir() / "audit").string() + "\"\nsigning_key = \"" +
                    (pki.dir() / "audit.key").string() + "\"\norigin = \"mash-broker/test\"\n" +
                    "checkpoint_interval_ms = 100\n" + witness_toml() + tls_toml(pki.broker()));

@@ -1,0 +1,377 @@
+#include "api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "audit_event.h"
+#include "clock.h"
+#include "crypto.h"
+
+namespace mash::broker {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kCookie = "mash_session";
+
+bool code_safe(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A login name as typed may be anything; the audit log gets it only if it is a possible user id,
+// otherwise its hash.
+std::string login_name_for_audit(const std::string& s) {
+  if (code_safe(s)) return s;
+  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return "sha256:" + to_hex(h).substr(0, 32);
+}
+
+HttpResponse ok_json(const json& j, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump();
+  return r;
+}
+
+std::optional<json> parse_body(const HttpRequest& r, HttpResponse& error) {
+  if (r.header("content-type").rfind("application/json", 0) != 0) {
+    error = json_error(415, "unsupported-media-type", "send the body as application/json");
+    return std::nullopt;
+  }
+  try {
+    auto j = json::parse(r.body);
+    if (!j.is_object()) {
+      error = json_error(400, "bad-json", "the body must be a JSON object");
+      return std::nullopt;
+    }
+    return j;
+  } catch (const json::exception&) {
+    error = json_error(400, "bad-json", "the body is not valid JSON");
+    return std::nullopt;
+  }
+}
+
+// A string member, or an error naming the field.
+bool get_string(const json& j, const char* key, std::string& out, std::map<std::string, std::string>& errors,
+                bool required = true) {
+  if (!j.contains(key)) {
+    if (required) errors[key] = "is required";
+    return false;
+  }
+  if (!j.at(key).is_string()) {
+    errors[key] = "must be a string";
+    return false;
+  }
+  out = j.at(key).get<std::string>();
+  return true;
+}
+
+json user_json(const User& u) {
+  return {{"id", u.id}, {"name", u.display_name}, {"role", u.role}, {"team", u.team}, {"disabled", u.disabled}};
+}
+
+std::string cookie(const std::string& value, bool secure, int64_t max_age_s) {
+  std::string c = std::string(kCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict";
+  if (secure) c += "; Secure";
+  c += "; Max-Age=" + std::to_string(max_age_s);
+  return c;
+}
+
+}  // namespace
+
+Api::Api(ApiOptions options, UserStore& users, AuditLog& audit, AgentRegistry& registry, Logger log)
+    : options_(std::move(options)), users_(users), audit_(audit), registry_(registry), log_(std::move(log)) {}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  HttpResponse r = route(request);
+  {
+    std::lock_guard lock(metrics_mu_);
+    ++requests_by_status_[std::to_string(r.status)];
+  }
+  // No personal data in log lines: method, path shape and status only.
+  log_.debug("http-request", {{"method", request.method}, {"path", request.path.substr(0, 64)}, {"status", r.status}});
+  return r;
+}
+
+Status Api::record(AuditEvent e) {
+  e.time_ms = unix_millis_now();
+  auto rec = event_to_record(e);
+  if (!rec.ok()) return rec.error();
+  auto appended = audit_.append(*rec, event_index_keys(e));
+  if (!appended.ok()) return appended.error();
+  return {};
+}
+
+std::variant<Api::Caller, HttpResponse> Api::authenticate(const HttpRequest& r) {
+  std::string token;
+  bool by_cookie = false;
+  auto auth = r.header("authorization");
+  if (auth.rfind("Bearer ", 0) == 0) {
+    token = auth.substr(7);
+  } else if (auto it = r.cookies.find(kCookie); it != r.cookies.end()) {
+    token = it->second;
+    by_cookie = true;
+  }
+  if (token.empty() || token.size() > 128) {
+    return json_error(401, "unauthenticated", "sign in first (POST /api/v1/session)");
+  }
+  auto s = users_.check_session(token, unix_millis_now());
+  if (!s.ok()) return json_error(503, "unavailable", "the user store cannot be read: try again later");
+  if (!*s) return json_error(401, "unauthenticated", "the session has expired or was ended: sign in again");
+  if (by_cookie && r.method != "GET" && r.method != "HEAD") {
+    // A browser sends the cookie by itself; only our own pages know the CSRF token.
+    if (!csrf_matches(**s, r.header("x-csrf-token"))) {
+      return json_error(403, "csrf", "missing or wrong X-CSRF-Token header");
+    }
+  }
+  return Caller{std::move(**s), by_cookie};
+}
+
+HttpResponse Api::route(const HttpRequest& r) {
+  if (r.path == "/healthz" && r.method == "GET") return healthz();
+  if (r.path == "/readyz" && r.method == "GET") return readyz();
+  if (r.path == "/metrics" && r.method == "GET") return metrics();
+  if (r.path == "/api/v1/session" && r.method == "POST") return login(r);
+  if (r.path.rfind("/api/v1/", 0) != 0) return json_error(404, "not-found", "no such page");
+
+  auto auth = authenticate(r);
+  if (auto* err = std::get_if<HttpResponse>(&auth)) return *err;
+  const Caller& c = std::get<Caller>(auth);
+
+  if (r.path == "/api/v1/session" && r.method == "DELETE") return logout(r, c);
+  if (r.path == "/api/v1/me" && r.method == "GET") return me(c);
+  if (r.path == "/api/v1/users" && r.method == "GET") return list_users(c);
+  if (r.path == "/api/v1/users" && r.method == "POST") return add_user(r, c);
+  const std::string prefix = "/api/v1/users/";
+  if (r.path.rfind(prefix, 0) == 0 && r.method == "POST") {
+    std::string rest = r.path.substr(prefix.size());
+    auto slash = rest.find('/');
+    if (slash != std::string::npos) {
+      std::string id = rest.substr(0, slash), what = rest.substr(slash + 1);
+      if (what == "disable" || what == "enable" || what == "role" || what == "password" || what == "team") {
+        return change_user(r, c, id, what);
+      }
+    }
+  }
+  return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+}
+
+HttpResponse Api::healthz() { return ok_json({{"status", "ok"}}); }
+
+HttpResponse Api::readyz() {
+  json checks;
+  bool ready = true;
+  auto audit = audit_.healthy();
+  checks["audit_log"] = audit.ok() ? "ok" : audit.error().message;
+  ready = ready && audit.ok();
+  auto store = users_.list();
+  checks["store"] = store.ok() ? "ok" : store.error().message;
+  ready = ready && store.ok();
+  if (options_.agreement_id.empty()) {
+    checks["agreement"] = "no agreement loaded ([policy] agreement in the configuration)";
+    ready = false;
+  } else {
+    checks["agreement"] = options_.agreement_id + " version " + std::to_string(options_.agreement_version);
+  }
+  return ok_json({{"ready", ready}, {"checks", checks}}, ready ? 200 : 503);
+}
+
+HttpResponse Api::metrics() {
+  std::ostringstream m;
+  m << "# HELP mash_agents_connected Agencies connected to the agent link.\n"
+       "# TYPE mash_agents_connected gauge\n"
+    << "mash_agents_connected " << registry_.size() << "\n"
+    << "# HELP mash_audit_log_records Records in the access audit log.\n"
+       "# TYPE mash_audit_log_records gauge\n"
+    << "mash_audit_log_records " << audit_.size() << "\n";
+  std::lock_guard lock(metrics_mu_);
+  m << "# HELP mash_http_requests_total HTTP requests by status.\n# TYPE mash_http_requests_total counter\n";
+  for (const auto& [status, n] : requests_by_status_) m << "mash_http_requests_total{status=\"" << status << "\"} " << n << "\n";
+  m << "# HELP mash_logins_total Sign-in attempts by outcome.\n# TYPE mash_logins_total counter\n";
+  for (const auto& [outcome, n] : logins_by_outcome_) m << "mash_logins_total{outcome=\"" << outcome << "\"} " << n << "\n";
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = m.str();
+  return r;
+}
+
+HttpResponse Api::login(const HttpRequest& r) {
+  HttpResponse error;
+  auto body = parse_body(r, error);
+  if (!body) return error;
+  std::map<std::string, std::string> errors;
+  std::string id, password;
+  get_string(*body, "user", id, errors);
+  get_string(*body, "password", password, errors);
+  bool bearer = body->contains("bearer") && body->at("bearer").is_boolean() && body->at("bearer").get<bool>();
+  if (!errors.empty()) return json_error(400, "invalid", "the sign-in request is incomplete", errors);
+  if (id.size() > 256 || password.size() > 1024) return json_error(400, "invalid", "user or password too long");
+
+  auto result = users_.login(id, password, unix_millis_now());
+  if (!result.ok()) return json_error(503, "unavailable", "the user store cannot be written: try again later");
+  const char* outcome = "ok";
+  switch (result->outcome) {
+    case LoginResult::Outcome::kOk: outcome = "ok"; break;
+    case LoginResult::Outcome::kBadCredentials: outcome = "bad-credentials"; break;
+    case LoginResult::Outcome::kLocked: outcome = "locked"; break;
+    case LoginResult::Outcome::kDisabled: outcome = "disabled"; break;
+  }
+  {
+    std::lock_guard lock(metrics_mu_);
+    ++logins_by_outcome_[outcome];
+  }
+  AuditEvent e;
+  e.type = result->outcome == LoginResult::Outcome::kOk ? "login.succeeded" : "login.failed";
+  e.actor = login_name_for_audit(id);
+  e.outcome = outcome;
+  if (result->session) e.role = result->session->role;
+  if (auto st = record(e); !st.ok()) {
+    log_.error("audit-unavailable", {{"event", e.type}, {"reason", st.error().message}});
+    if (result->session) (void)users_.logout(result->session->token);
+    return json_error(503, "audit-unavailable", "the sign-in cannot be recorded, so it is refused; try again later");
+  }
+  if (result->outcome == LoginResult::Outcome::kLocked) {
+    return json_error(429, "locked", "too many failed sign-ins: the account is locked for a while");
+  }
+  if (result->outcome != LoginResult::Outcome::kOk) {
+    // One answer for an unknown user, a wrong password and a disabled account.
+    return json_error(401, "bad-credentials", "the user name or password is wrong, or the account is disabled");
+  }
+  const Session& s = *result->session;
+  json j = {{"user", s.user_id}, {"role", s.role}, {"team", s.team}, {"csrf", s.csrf}, {"expires_ms", s.expires_ms}};
+  HttpResponse out;
+  if (bearer) {
+    j["token"] = s.token;
+  } else {
+    out.headers.emplace_back("Set-Cookie", cookie(s.token, options_.secure_cookie,
+                                                  (s.expires_ms - unix_millis_now()) / 1000));
+  }
+  out.body = j.dump();
+  return out;
+}
+
+HttpResponse Api::logout(const HttpRequest& r, const Caller& c) {
+  std::string token;
+  auto auth = r.header("authorization");
+  if (auth.rfind("Bearer ", 0) == 0) {
+    token = auth.substr(7);
+  } else if (auto it = r.cookies.find(kCookie); it != r.cookies.end()) {
+    token = it->second;
+  }
+  if (auto st = users_.logout(token); !st.ok()) return json_error(503, "unavailable", "try again later");
+  AuditEvent e;
+  e.type = "logout";
+  e.actor = c.session.user_id;
+  e.role = c.session.role;
+  e.outcome = "ok";
+  if (auto st = record(e); !st.ok()) log_.error("audit-unavailable", {{"event", "logout"}});
+  HttpResponse out = ok_json({{"signed_out", true}});
+  out.headers.emplace_back("Set-Cookie", cookie("", options_.secure_cookie, 0));
+  return out;
+}
+
+HttpResponse Api::me(const Caller& c) {
+  auto u = users_.get(c.session.user_id);
+  if (!u.ok() || !*u) return json_error(401, "unauthenticated", "sign in again");
+  json j = user_json(**u);
+  j["csrf"] = c.session.csrf;
+  j["expires_ms"] = c.session.expires_ms;
+  return ok_json(j);
+}
+
+HttpResponse Api::list_users(const Caller& c) {
+  if (c.session.role != "admin") return json_error(403, "forbidden", "only an admin manages users");
+  auto users = users_.list();
+  if (!users.ok()) return json_error(503, "unavailable", "the user store cannot be read");
+  json arr = json::array();
+  for (const auto& u : *users) arr.push_back(user_json(u));
+  return ok_json({{"users", arr}});
+}
+
+HttpResponse Api::add_user(const HttpRequest& r, const Caller& c) {
+  if (c.session.role != "admin") return json_error(403, "forbidden", "only an admin manages users");
+  HttpResponse error;
+  auto body = parse_body(r, error);
+  if (!body) return error;
+  std::map<std::string, std::string> errors;
+  NewUser nu;
+  get_string(*body, "id", nu.id, errors);
+  get_string(*body, "name", nu.display_name, errors);
+  get_string(*body, "role", nu.role, errors);
+  get_string(*body, "team", nu.team, errors);
+  get_string(*body, "password", nu.password, errors);
+  if (!errors.empty()) return json_error(400, "invalid", "the new user is incomplete", errors);
+  auto added = users_.add(nu);
+  if (!added.ok()) {
+    int status = added.error().code == ErrorCode::kAlreadyExists ? 409 : 400;
+    return json_error(status, status == 409 ? "exists" : "invalid", added.error().message);
+  }
+  AuditEvent e;
+  e.type = "user.changed";
+  e.actor = c.session.user_id;
+  e.role = c.session.role;
+  e.outcome = "added";
+  e.extra = {{"user", added->id}, {"new_role", added->role}, {"team", added->team}};
+  if (auto st = record(e); !st.ok()) {
+    // The change is made but not recorded: undo it rather than leave an unrecorded account.
+    (void)users_.disable(added->id);
+    return json_error(503, "audit-unavailable", "the change cannot be recorded, so the account was disabled again");
+  }
+  return ok_json({{"user", user_json(*added)}}, 201);
+}
+
+HttpResponse Api::change_user(const HttpRequest& r, const Caller& c, const std::string& id, const std::string& what) {
+  bool self_password = what == "password" && id == c.session.user_id;
+  if (c.session.role != "admin" && !self_password) {
+    return json_error(403, "forbidden", "only an admin manages users (anyone may change their own password)");
+  }
+  HttpResponse error;
+  std::optional<json> body;
+  if (what == "role" || what == "password" || what == "team") {
+    body = parse_body(r, error);
+    if (!body) return error;
+  }
+  std::map<std::string, std::string> errors;
+  std::string value;
+  Status st;
+  if (what == "disable") {
+    if (id == c.session.user_id) return json_error(400, "invalid", "an admin cannot disable their own account");
+    st = users_.disable(id);
+  } else if (what == "enable") {
+    st = users_.enable(id);
+  } else if (what == "role") {
+    if (!get_string(*body, "role", value, errors)) return json_error(400, "invalid", "role is required", errors);
+    st = users_.set_role(id, value);
+  } else if (what == "team") {
+    if (!get_string(*body, "team", value, errors)) return json_error(400, "invalid", "team is required", errors);
+    st = users_.set_team(id, value);
+  } else {
+    if (!get_string(*body, "password", value, errors)) return json_error(400, "invalid", "password is required", errors);
+    st = users_.set_password(id, value);
+  }
+  if (!st.ok()) {
+    int status = st.error().code == ErrorCode::kNotFound ? 404 : 400;
+    return json_error(status, status == 404 ? "not-found" : "invalid", st.error().message);
+  }
+  AuditEvent e;
+  e.type = "user.changed";
+  e.actor = c.session.user_id;
+  e.role = c.session.role;
+  e.outcome = what;
+  e.extra = {{"user", login_name_for_audit(id)}};
+  if (what == "role") e.extra["new_role"] = login_name_for_audit(value);
+  if (auto rec = record(e); !rec.ok()) {
+    log_.error("audit-unavailable", {{"event", "user.changed"}, {"reason", rec.error().message}});
+    return json_error(503, "audit-unavailable", "the change was made but could not be recorded; tell the DPO");
+  }
+  return ok_json({{"user", id}, {"changed", what}});
+}
+
+}  // namespace mash::broker

@@ -1,0 +1,73 @@
+// The broker's JSON API over HTTPS (see broker/api/openapi.yaml and broker/README.md).
+//
+// Who is asking: a session from POST /api/v1/session, carried by the HttpOnly, Secure,
+// SameSite=Strict cookie `mash_session` (browsers) or by `Authorization: Bearer` (scripts, which
+// ask for a token with {"bearer": true}). A state-changing request that relies on the cookie
+// must carry the session's CSRF token in `X-CSRF-Token`.
+//
+// Fail closed: sign-ins (both outcomes), sign-outs and changes to users are written to the audit
+// log durably before the answer; if the log cannot be written the request is refused (503) and,
+// for a sign-in, the new session is revoked again.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "agent_registry.h"
+#include "audit_event.h"
+#include "audit_log.h"
+#include "http_server.h"
+#include "log.h"
+#include "users.h"
+
+namespace mash::broker {
+
+struct ApiOptions {
+  bool secure_cookie = true;        // the Secure attribute (always on in production)
+  std::string agreement_id;         // the ISA in force, for /readyz (empty: none loaded)
+  int64_t agreement_version = 0;
+};
+
+class Api {
+ public:
+  Api(ApiOptions options, UserStore& users, AuditLog& audit, AgentRegistry& registry, Logger log);
+
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  struct Caller {
+    Session session;
+    bool by_cookie = false;
+  };
+
+  HttpResponse route(const HttpRequest& r);
+  HttpResponse healthz();
+  HttpResponse readyz();
+  HttpResponse metrics();
+  HttpResponse login(const HttpRequest& r);
+  HttpResponse logout(const HttpRequest& r, const Caller& c);
+  HttpResponse me(const Caller& c);
+  HttpResponse list_users(const Caller& c);
+  HttpResponse add_user(const HttpRequest& r, const Caller& c);
+  HttpResponse change_user(const HttpRequest& r, const Caller& c, const std::string& id, const std::string& what);
+
+  // The caller's session, or the error response to send.
+  std::variant<Caller, HttpResponse> authenticate(const HttpRequest& r);
+  Status record(AuditEvent e);
+
+  ApiOptions options_;
+  UserStore& users_;
+  AuditLog& audit_;
+  AgentRegistry& registry_;
+  Logger log_;
+  std::mutex metrics_mu_;
+  std::map<std::string, uint64_t> requests_by_status_;
+  std::map<std::string, uint64_t> logins_by_outcome_;
+};
+
+}  // namespace mash::broker

@@ -1,0 +1,88 @@
+// The broker's HTTPS server (Boost.Beast): the JSON API and, later, the web interface.
+//
+// TLS 1.3 only with the hub's server certificate. Everything from outside is bounded: header
+// size, body size, time to send a request, connections at once. A request that breaks a limit
+// gets the matching status (400, 408, 413, 431) and the connection is closed. Every response
+// carries security headers (HSTS, no-sniff, frame denial, a strict Content-Security-Policy, no
+// referrer) and is not cached unless the handler says otherwise.
+//
+// Handlers are plain functions from request to response, run on the connection's strand.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "log.h"
+#include "result.h"
+#include "tls.h"
+
+namespace mash::broker {
+
+struct HttpRequest {
+  std::string method;                          // GET, POST, ...
+  std::string path;                            // without the query, percent-decoding not applied
+  std::string query;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::map<std::string, std::string> cookies;
+  std::string body;
+  std::string peer;                            // address:port
+  std::string header(const std::string& name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Set-Cookie, ...)
+  bool cacheable = false;                                    // false: Cache-Control: no-store
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds request_timeout{30'000};  // to receive a whole request
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive between requests
+  size_t max_connections = 1024;
+};
+
+class HttpServer : public std::enable_shared_from_this<HttpServer> {
+ public:
+  HttpServer(boost::asio::io_context& io, TlsContext tls, HttpServerOptions options, Logger log,
+             HttpHandler handler);
+  Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  uint16_t port() const { return port_; }
+  void stop();
+  size_t open_connections() const { return open_.load(); }
+
+ private:
+  class Session;
+  void do_accept();
+
+  boost::asio::io_context& io_;
+  TlsContext tls_;
+  HttpServerOptions options_;
+  Logger log_;
+  HttpHandler handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<size_t> open_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+// A JSON error body: {"error": {"code": CODE, "message": MESSAGE, "fields": {...}}}.
+HttpResponse json_error(int status, const std::string& code, const std::string& message,
+                        const std::map<std::string, std::string>& fields = {});
+
+}  // namespace mash::broker
