@@ -13,6 +13,7 @@ root=$(pwd)
 run="$root/demo-run"
 agencies=(police health education probation housing)
 port=${MASH_DEMO_PORT:-7443}
+http_port=${MASH_DEMO_HTTP_PORT:-8443}
 
 stop_all() {
   if [ -f "$run/pids" ]; then
@@ -40,6 +41,9 @@ rm -rf "$run"; mkdir -p "$run"; chmod 700 "$run"
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   echo "port $port is in use; set MASH_DEMO_PORT to another port" >&2; exit 1
 fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
+  echo "port $http_port is in use; set MASH_DEMO_HTTP_PORT to another port" >&2; exit 1
+fi
 
 echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
 args=(); for a in "${agencies[@]}"; do args+=(--agency "$a"); done
@@ -60,7 +64,7 @@ for a in "${agencies[@]}"; do build/bin/mash-agent keygen --out "$run/disclosure
 tls() {  # tls CERT KEY
   printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
 }
-{ printf '[link]\nlisten = "127.0.0.1:%s"\n' "$port"
+{ printf '[link]\nlisten = "127.0.0.1:%s"\n[http]\nlisten = "127.0.0.1:%s"\n[store]\ndir = "store"\n' "$port" "$http_port"
   printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
   printf '[witness]\ndir = "witness"\n[witness.agencies]\n'
   for a in "${agencies[@]}"; do printf '%s = "disclosure-%s.key.pub"\n' "$a" "$a"; done
@@ -80,6 +84,16 @@ for a in "${agencies[@]}"; do
     --facts "$run/data/$a/facts.csv" > "$run/import-$a.log" 2>&1 || { cat "$run/import-$a.log"; exit 1; }
   tail -1 "$run/import-$a.log"
 done
+
+echo "== accounts (mash-broker user add; passwords on standard input): an admin and a researcher"
+admin_pw="demo-admin-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+researcher_pw="demo-researcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+printf '%s\n' "$admin_pw" | build/bin/mash-broker user add --config "$run/broker.toml" --id demo.admin \
+  --name "Demo Admin" --role admin --team hub > /dev/null
+printf '%s\n' "$researcher_pw" | build/bin/mash-broker user add --config "$run/broker.toml" --id demo.researcher \
+  --name "Demo Researcher" --role researcher --team west > /dev/null
+printf 'demo.admin %s\ndemo.researcher %s\n' "$admin_pw" "$researcher_pw" > "$run/logins.txt"
+chmod 600 "$run/logins.txt"
 
 trap '[ $keep = 1 ] || stop_all' EXIT
 echo "== starting mash-broker on 127.0.0.1:$port"
@@ -148,8 +162,18 @@ if [ -n "$child" ]; then
     build/bin/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
     printf '  %-10s %s\n' "$a" "$(head -2 "$run/match-$a.txt" | tr '\n' ' ')"
   done
-  echo "  (ground truth: this child is known to police, health and education)"
+  known=$(awk -F, -v id="$true_id" '$3 == id { print $1 }' "$run/data/truth.csv" | sort | tr '\n' ' ')
+  echo "  (ground truth from mash-synth: this child is held by: $known)"
 fi
+echo
+echo "The JSON API (HTTPS, TLS 1.3, the hub CA): https://localhost:$http_port"
+api() { curl -sS --max-time 10 --cacert "$run/pki/ca/ca.crt" "$@"; }
+echo "  GET /readyz: $(api "https://localhost:$http_port/readyz")"
+token=$(api -H 'Content-Type: application/json' \
+  -d "{\"user\": \"demo.researcher\", \"password\": \"$researcher_pw\", \"bearer\": true}" \
+  "https://localhost:$http_port/api/v1/session" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+echo "  signed in as demo.researcher; GET /api/v1/me: $(api -H "Authorization: Bearer $token" "https://localhost:$http_port/api/v1/me" | sed 's/"csrf":"[^"]*",//')"
+echo "  (logins for --keep: $run/logins.txt)"
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"
 if [ "$connected" -lt ${#agencies[@]} ]; then
