@@ -147,6 +147,7 @@ HttpResponse Api::route(const HttpRequest& r) {
 
   if (r.path == "/api/v1/session" && r.method == "DELETE") return logout(r, c);
   if (r.path == "/api/v1/me" && r.method == "GET") return me(c);
+  if (r.path.rfind("/api/v1/enquiries", 0) == 0) return enquiries(r, c);
   if (r.path == "/api/v1/users" && r.method == "GET") return list_users(c);
   if (r.path == "/api/v1/users" && r.method == "POST") return add_user(r, c);
   const std::string prefix = "/api/v1/users/";
@@ -161,6 +162,32 @@ HttpResponse Api::route(const HttpRequest& r) {
     }
   }
   return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+}
+
+HttpResponse Api::enquiries(const HttpRequest& r, const Caller& c) {
+  if (!desk_) return json_error(503, "no-agreement", "the hub has no agreement loaded, so it takes no enquiries");
+  EnquiryActor actor{c.session.user_id, c.session.role, c.session.team};
+  std::variant<json, EnquiryError> result;
+  if (r.path == "/api/v1/enquiries/preview" && r.method == "POST") {
+    HttpResponse error;
+    auto body = parse_body(r, error);
+    if (!body) return error;
+    result = desk_->preview(*body);
+  } else if (r.path == "/api/v1/enquiries" && r.method == "POST") {
+    HttpResponse error;
+    auto body = parse_body(r, error);
+    if (!body) return error;
+    result = desk_->submit(*body, actor);
+    if (auto* j = std::get_if<json>(&result)) return ok_json(*j, 201);
+  } else if (r.path == "/api/v1/enquiries" && r.method == "GET") {
+    result = desk_->list(actor);
+  } else if (r.path.rfind("/api/v1/enquiries/", 0) == 0 && r.method == "GET") {
+    result = desk_->get(r.path.substr(std::string("/api/v1/enquiries/").size()), actor);
+  } else {
+    return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+  }
+  if (auto* e = std::get_if<EnquiryError>(&result)) return json_error(e->status, e->code, e->message, e->fields);
+  return ok_json(std::get<json>(result));
 }
 
 HttpResponse Api::healthz() { return ok_json({{"status", "ok"}}); }

@@ -21,6 +21,7 @@
 #include "agent_registry.h"
 #include "audit_event.h"
 #include "audit_log.h"
+#include "enquiries.h"
 #include "http_server.h"
 #include "log.h"
 #include "users.h"
@@ -38,6 +39,8 @@ class Api {
   Api(ApiOptions options, UserStore& users, AuditLog& audit, AgentRegistry& registry, Logger log);
 
   HttpResponse handle(const HttpRequest& request);
+  // Enquiries need the agreement; without one these endpoints answer 503.
+  void set_desk(EnquiryDesk* desk) { desk_ = desk; }
 
  private:
   struct Caller {
@@ -58,12 +61,14 @@ class Api {
 
   // The caller's session, or the error response to send.
   std::variant<Caller, HttpResponse> authenticate(const HttpRequest& r);
+  HttpResponse enquiries(const HttpRequest& r, const Caller& c);
   Status record(AuditEvent e);
 
   ApiOptions options_;
   UserStore& users_;
   AuditLog& audit_;
   AgentRegistry& registry_;
+  EnquiryDesk* desk_ = nullptr;
   Logger log_;
   std::mutex metrics_mu_;
   std::map<std::string, uint64_t> requests_by_status_;

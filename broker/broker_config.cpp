@@ -81,6 +81,10 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.http_max_connections = static_cast<size_t>(*http_conns);
   MASH_TRY(store_dir, cfg.path_or("store.dir", "store"));
   out.store_dir = *store_dir;
+  MASH_TRY(vault_key, cfg.path_or("store.vault_key", "vault.key"));
+  out.vault_key = *vault_key;
+  MASH_TRY(pseudonym_key, cfg.path_or("audit.pseudonym_key", "pseudonym.key"));
+  out.pseudonym_key = *pseudonym_key;
   MASH_TRY(max_failed, cfg.integer_or("users.max_failed_logins", 5, 1, 100));
   out.max_failed_logins = static_cast<int>(*max_failed);
   MASH_TRY(lockout, cfg.integer_or("users.lockout_seconds", 900, 1, 86400 * 7));

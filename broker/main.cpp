@@ -17,6 +17,10 @@
 #include "http_server.h"
 #include "lmdb_store.h"
 #include "users.h"
+#include "case_vault.h"
+#include "enquiries.h"
+#include "engine.h"
+#include "pseudonym.h"
 #include "audit_cli.h"
 #include "audit_log.h"
 #include "crypto.h"
@@ -117,6 +121,16 @@ int witness_reset(int argc, char** argv) {
   std::cout << "mash-broker: witness of " << agency << " reset"
             << (was.empty() ? " (there was no alarm)" : "; cleared alarm: " + was) << "\n";
   return 0;
+}
+
+// A hash key file (vault master, pseudonym key): loaded, or made (0600) on first start.
+mash::Result<mash::HashKey> ensure_hash_key(const std::filesystem::path& path, const mash::Logger& log) {
+  if (!std::filesystem::exists(path)) {
+    auto key = mash::HashKey::generate();
+    if (auto st = mash::save_hash_key(key, path); !st.ok()) return st.error();
+    log.warn("key-created", {{"file", path.string()}, {"action", "back it up: without it, stored content cannot be read"}});
+  }
+  return mash::load_hash_key(path);
 }
 
 mash::broker::UserStoreOptions user_options(const mash::broker::BrokerConfig& c) {
@@ -304,14 +318,6 @@ int main(int argc, char** argv) {
   log.info("audit-log-open", {{"dir", config->audit_dir.string()}, {"records", (*audit)->size()}});
   boost::asio::io_context io;
   mash::broker::AgentRegistry registry;
-  config->listener.software = std::string("mash-broker ") + MASH_VERSION;
-  auto listener = std::make_shared<mash::broker::AgentListener>(
-      io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
-  if (auto st = listener->listen(config->agent_listen); !st.ok()) {
-    std::cerr << "mash-broker: " << st.error().message << "\n";
-    return 1;
-  }
-
   // People: the JSON API over HTTPS.
   auto store_env = mash::Env::open(config->store_dir);
   if (!store_env.ok()) {
@@ -334,11 +340,70 @@ int main(int argc, char** argv) {
     api_options.agreement_version = static_cast<int64_t>(config->listener.policy_bundle->version);
   }
   mash::broker::Api api(api_options, **users, **audit, registry, log.child("api"));
+
+  // Enquiries: only with an agreement in force.
+  std::unique_ptr<mash::policy::Policy> policy;
+  std::unique_ptr<mash::CaseVault> vault;
+  std::unique_ptr<mash::broker::EnquiryDesk> desk;
+  if (config->listener.policy_bundle) {
+    auto parsed = mash::policy::parse_agreement(config->listener.policy_bundle->document, "policy.agreement");
+    auto compiled = parsed.ok() ? mash::policy::Policy::compile(std::move(parsed).value())
+                                : mash::Result<mash::policy::Policy>(parsed.error());
+    if (!compiled.ok()) {
+      std::cerr << "mash-broker: policy.agreement: " << compiled.error().message << "\n";
+      return 2;
+    }
+    policy = std::make_unique<mash::policy::Policy>(std::move(compiled).value());
+    auto vault_key = ensure_hash_key(config->vault_key, log);
+    auto pseudo_key = ensure_hash_key(config->pseudonym_key, log);
+    auto signing = mash::load_signing_key(config->audit_key);
+    if (!vault_key.ok() || !pseudo_key.ok() || !signing.ok()) {
+      std::cerr << "mash-broker: keys: "
+                << (!vault_key.ok() ? vault_key.error().message
+                                    : !pseudo_key.ok() ? pseudo_key.error().message : signing.error().message)
+                << "\n";
+      return 1;
+    }
+    auto v = mash::CaseVault::open(*store_env, *vault_key);
+    if (!v.ok()) {
+      std::cerr << "mash-broker: case vault: " << v.error().message << "\n";
+      return 1;
+    }
+    vault = std::make_unique<mash::CaseVault>(std::move(v).value());
+    desk = std::make_unique<mash::broker::EnquiryDesk>(*store_env, *vault, *policy, **audit, std::move(signing).value(),
+                                                       mash::Pseudonymizer(std::move(pseudo_key).value()),
+                                                       log.child("enquiries"));
+    if (auto st = desk->open(); !st.ok()) {
+      std::cerr << "mash-broker: enquiry store: " << st.error().message << "\n";
+      return 1;
+    }
+    api.set_desk(desk.get());
+  } else {
+    log.warn("no-agreement", {{"action", "enquiries are refused until [policy] agreement is configured"}});
+  }
   mash::broker::HttpServerOptions http_options;
   http_options.max_body_bytes = config->http_max_body;
   http_options.max_connections = config->http_max_connections;
   auto https = std::make_shared<mash::broker::HttpServer>(io, *https_tls, http_options, log.child("https"),
                                                           [&api](const mash::broker::HttpRequest& r) { return api.handle(r); });
+
+  config->listener.software = std::string("mash-broker ") + MASH_VERSION;
+  auto listener = std::make_shared<mash::broker::AgentListener>(
+      io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
+  if (desk) {
+    desk->attach(listener.get());
+    mash::broker::AgentListenerHandlers handlers;
+    auto* d = desk.get();
+    handlers.on_connected = [d](const std::string& agency) { d->on_connected(agency); };
+    handlers.on_acknowledged = [d](const std::string& agency, std::vector<uint8_t> id) { d->on_acknowledged(agency, id); };
+    handlers.on_answer = [d](mash::broker::AgentAnswer a, std::function<void(bool)> stored) { stored(d->on_answer(a)); };
+    listener->set_handlers(std::move(handlers));
+  }
+  if (auto st = listener->listen(config->agent_listen); !st.ok()) {
+    std::cerr << "mash-broker: " << st.error().message << "\n";
+    return 1;
+  }
+
   if (auto st = https->listen(config->http_listen); !st.ok()) {
     std::cerr << "mash-broker: " << st.error().message << "\n";
     return 1;

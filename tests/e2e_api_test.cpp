@@ -2,7 +2,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <ctime>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "crypto.h"
@@ -231,4 +234,161 @@ TEST_CASE("api: sign in with a cookie, CSRF on changes, roles, lockout, bearer t
   CHECK(records.find("\"type\":\"user.changed\"") != std::string::npos);
   CHECK(records.find("passphrase") == std::string::npos);
   CHECK(records.find(kAdminPassword) == std::string::npos);
+}
+
+namespace {
+
+const char* kPolicePersons =
+    "person_id,forenames,surname,other_names,date_of_birth,gender,address,postcode,previous_postcodes,nhs,upn,pnc,probation,housing\n"
+    "C1,Amelia,Okonkwo,,2016-03-04,female,,W6 9AA,,9434765919,,,,\n"
+    "M1,Grace,Okonkwo,,1988-07-21,female,,W6 9AA,,,,,,\n";
+
+std::string police_facts() {
+  std::time_t t = std::time(nullptr) - 86400 * 60;
+  char d[16];
+  std::strftime(d, sizeof d, "%Y-%m-%d", std::gmtime(&t));
+  std::string r(d);
+  return "person_id,field,value,date,source,record_type,restricted\n"
+         "C1,police.known,Known: 2 incidents," + r + ",CAD/1,,\n"
+         "C1,police.domestic-abuse,DA incident at home address," + r + ",CAD/2,,\n"
+         "M1,police.known,Known," + r + ",CAD/5,,\n"
+         "M1,police.adult-offending,SECRET-OPERATION-NIGHTJAR," + r + ",OP/7,ongoing-investigation,\n";
+}
+
+json enquiry_request() {
+  return {{"case_ref", "MASH-2026-0042"}, {"local_authority", "hammersmith-fulham"}, {"brag", "amber"},
+          {"concerns", "School reports bruising; mother's new partner not known to the school."},
+          {"purpose", "mash-risk-assessment"}, {"legal_basis", "ca1989-s47"}, {"consent", "not-sought-risk"},
+          {"consent_reason", "Asking could alert the partner and increase the risk to the child."},
+          {"subjects", json::array({{{"ref", "s1"}, {"role", "child"}, {"forenames", "Amelia"}, {"surname", "Okonkwo"},
+                                     {"date_of_birth", "2016-03-04"}, {"postcode", "W6 9AA"}},
+                                    {{"ref", "s2"}, {"role", "mother"}, {"forenames", "Grace"}, {"surname", "Okonkwo"},
+                                     {"date_of_birth", "1988-07-21"}, {"postcode", "W6 9AA"}},
+                                    {{"ref", "s3"}, {"role", "other-adult"}, {"forenames", "Zed"}, {"surname", "Quinlan"},
+                                     {"date_of_birth", "1970-01-01"}}})},
+          {"agencies", json::array({{{"agency", "police"},
+                                     {"justification", "Possible domestic abuse in the household; police knowledge needed."},
+                                     {"fields", {"police.known", "police.domestic-abuse", "police.adult-offending",
+                                                 "police.intelligence-summary"}}}})}};
+}
+
+}  // namespace
+
+TEST_CASE("api: an enquiry goes to a real agent and its answer comes back into the picture", "[e2e][api]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  // The agreement, signed; the police agent's key; the agent's configuration and extract.
+  REQUIRE(run(kBin + "/mash-policy keygen --out " + shell_quote((d / "isa.key").string()), &out) == 0);
+  write_file(d / "isa.toml", read_file(std::string(MASH_SOURCE_DIR) + "/policy/examples/tri-borough.toml"));
+  REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
+                  shell_quote((d / "isa.toml").string()), &out) == 0);
+  REQUIRE(run(kBin + "/mash-agent keygen --out " + shell_quote((d / "police.key").string()), &out) == 0);
+  uint16_t link_port = free_port();
+  std::string broker = read_file(d / "broker.toml");
+  broker.replace(broker.find("listen = \"127.0.0.1:0\""), 22, "listen = \"127.0.0.1:" + std::to_string(link_port) + "\"");
+  broker += "[policy]\nagreement = \"" + (d / "isa.toml").string() + "\"\nsigner = \"" + (d / "isa.key.pub").string() +
+            "\"\n[witness]\ndir = \"" + (d / "witness").string() + "\"\n[witness.agencies]\npolice = \"" +
+            (d / "police.key.pub").string() + "\"\n";
+  write_file(d / "broker.toml", broker);
+  auto f = hub.pki.agent("police");
+  write_file(d / "police.toml",
+             "[broker]\naddress = \"127.0.0.1:" + std::to_string(link_port) + "\"\nname = \"broker.test\"\n"
+             "[link]\nreconnect_initial_ms = 100\nreconnect_max_ms = 300\n"
+             "[disclosure]\ndir = \"" + (d / "disclosure").string() + "\"\nsigning_key = \"" + (d / "police.key").string() + "\"\n"
+             "[witness]\nbroker_audit_key = \"" + (d / "audit.key.pub").string() + "\"\nbroker_audit_origin = \"mash-broker/test\"\n"
+             "state = \"" + (d / "police.witness").string() + "\"\n[store]\ndir = \"" + (d / "agent-store").string() + "\"\n"
+             "[policy]\nsigner = \"" + (d / "isa.key.pub").string() + "\"\nagreement = \"" + (d / "isa.toml").string() + "\"\n"
+             "[tls]\nca = \"" + f.ca.string() + "\"\ncert = \"" + f.cert.string() + "\"\nkey = \"" + f.key.string() +
+             "\"\ncrl = \"" + f.crl.string() + "\"\n");
+  write_file(d / "persons.csv", kPolicePersons);
+  write_file(d / "facts.csv", police_facts());
+  const std::string agent_cfg = shell_quote((d / "police.toml").string());
+  REQUIRE(run(kBin + "/mash-agent import --config " + agent_cfg + " --persons " + shell_quote((d / "persons.csv").string()) +
+                  " --facts " + shell_quote((d / "facts.csv").string()), &out) == 0);
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  REQUIRE(hub.user("add --id rob.r --role researcher --team east", "rob's long passphrase!", &out) == 0);
+  REQUIRE(hub.user("add --id dora.dpo --role dpo --team hub", "dora's long passphrase", &out) == 0);
+  hub.start();
+  CHECK(hub.call("GET", "/readyz").status == 200);
+  auto token = [&](const std::string& user, const std::string& pw) {
+    auto r = hub.call("POST", "/api/v1/session", json{{"user", user}, {"password", pw}, {"bearer", true}}.dump());
+    REQUIRE(r.status == 200);
+    return "-H " + shell_quote("Authorization: Bearer " + r.j()["token"].get<std::string>());
+  };
+  const std::string rita = token("rita.r", "rita's long passphrase");
+
+  // Bad input: field-level errors, nothing stored.
+  json bad = enquiry_request();
+  bad["subjects"][0]["date_of_birth"] = "04/03/2016";
+  bad["agencies"][0]["justification"] = "";
+  bad["agencies"][0]["fields"].push_back("health.gp-registered");
+  auto refused = hub.call("POST", "/api/v1/enquiries", bad.dump(), rita);
+  CHECK(refused.status == 400);
+  CHECK(refused.j()["error"]["fields"]["subjects[0].date_of_birth"] == "must be a date written YYYY-MM-DD");
+  CHECK(refused.j()["error"]["fields"].contains("agencies[0].justification"));
+  CHECK(refused.j()["error"]["fields"]["agencies[0].fields[4]"] == "is not in this agency's catalogue");
+  CHECK(hub.call("GET", "/api/v1/enquiries", "", rita).j()["enquiries"].empty());
+
+  // The preview: what the police will be asked, and what not and why.
+  auto preview = hub.call("POST", "/api/v1/enquiries/preview", enquiry_request().dump(), rita);
+  REQUIRE(preview.status == 200);
+  auto asked = preview.j()["agencies"][0]["asked"];
+  CHECK(std::find(asked.begin(), asked.end(), "police.known") != asked.end());
+  CHECK(preview.j()["agencies"][0]["not_permitted"].is_array());
+
+  // Submitted while the police agent is offline: it waits in the outbox.
+  auto created = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  std::string id = created.j()["id"];
+  CHECK(created.j()["agencies"]["police"]["status"] == "queued");
+
+  Process agent({kBin + "/mash-agent", "--config", (d / "police.toml").string()}, d / "agent.log");
+  json view;
+  bool answered = wait_until([&] {
+    auto r = hub.call("GET", "/api/v1/enquiries/" + id, "", rita);
+    view = r.j();
+    return r.status == 200 && view["agencies"]["police"]["status"] == "answered";
+  }, 20000ms);
+  INFO(agent.log());
+  INFO(hub.broker->log());
+  REQUIRE(answered);
+  auto child = view["subjects"]["s1"]["agencies"]["police"];
+  CHECK(child["outcome"] == "matched");
+  std::set<std::string> fields;
+  for (const auto& x : child["released"]) fields.insert(x["field"].get<std::string>());
+  CHECK(fields.count("police.known") == 1);
+  CHECK(fields.count("police.domestic-abuse") == 1);
+  auto mother = view["subjects"]["s2"]["agencies"]["police"];
+  CHECK(mother["restricted"] == true);
+  CHECK(mother["restricted_contact"].get<std::string>().find("MASH police desk") != std::string::npos);
+  CHECK(view.dump().find("NIGHTJAR") == std::string::npos);
+  CHECK(view["subjects"]["s3"]["agencies"]["police"]["outcome"] == "no-record");
+
+  // Need to know: another researcher, a DPO.
+  CHECK(hub.call("GET", "/api/v1/enquiries/" + id, "", token("rob.r", "rob's long passphrase!")).status == 404);
+  CHECK(hub.call("GET", "/api/v1/enquiries/" + id, "", token("dora.dpo", "dora's long passphrase")).status == 403);
+  CHECK(hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), token("dora.dpo", "dora's long passphrase")).status == 403);
+
+  // Every step is in the audit log.
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+  REQUIRE(run(kBin + "/mash-audit export --store " + shell_quote((d / "audit").string()) + " --out " +
+                  shell_quote((d / "audit.jsonl").string()), &out) == 0);
+  std::string records;
+  std::istringstream lines(read_file(d / "audit.jsonl"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = json::parse(line);
+    if (!j.contains("record")) continue;
+    auto rec = mash::from_base64(j.at("record").get<std::string>());
+    records += std::string(rec->begin(), rec->end()) + "\n";
+  }
+  for (const char* type : {"enquiry.created", "enquiry.delivered", "answer.received", "results.viewed"}) {
+    INFO(type);
+    CHECK(records.find(std::string("\"type\":\"") + type + "\"") != std::string::npos);
+  }
+  CHECK(records.find("Okonkwo") == std::string::npos);
+  CHECK(records.find("bruising") == std::string::npos);
 }

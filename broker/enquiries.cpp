@@ -1,0 +1,748 @@
+#include "enquiries.h"
+
+#include <capnp/message.h>
+
+#include <algorithm>
+#include <set>
+
+#include "audit_event.h"
+#include "clock.h"
+#include "envelope.h"
+#include "framing.h"
+#include "link.capnp.h"
+#include "link.h"
+
+namespace mash::broker {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxSubjects = 20;
+const std::set<std::string> kRoles = {"child", "mother", "father", "carer", "sibling", "other-adult"};
+const std::set<std::string> kGenders = {"", "female", "male", "other", "unknown"};
+const char* kSchemes[] = {"nhs", "upn", "pnc", "probation", "housing"};
+
+bool is_code(std::string_view s, size_t max, bool upper_ok = true) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '/' ||
+              (upper_ok && c >= 'A' && c <= 'Z');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool printable(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 && c != '\n' && c != '\t') return false;
+    if (c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string hash_hex(std::string_view s) {
+  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return to_hex(h).substr(0, 32);
+}
+
+std::string random_hex16(std::vector<uint8_t>* raw = nullptr) {
+  std::vector<uint8_t> b(16);
+  random_bytes(b);
+  if (raw) *raw = b;
+  return to_hex(b);
+}
+
+// Reads a string member into `out`; records a field error when it is the wrong type or too long.
+bool str(const json& j, const std::string& path, const char* key, std::string& out,
+         std::map<std::string, std::string>& errors, size_t max, bool required) {
+  const std::string where = path.empty() ? key : path + "." + key;
+  if (!j.contains(key) || j.at(key).is_null()) {
+    if (required) errors[where] = "is required";
+    return false;
+  }
+  if (!j.at(key).is_string()) {
+    errors[where] = "must be a string";
+    return false;
+  }
+  out = j.at(key).get<std::string>();
+  if (out.size() > max) {
+    errors[where] = "is longer than " + std::to_string(max) + " characters";
+    return false;
+  }
+  if (!printable(out)) {
+    errors[where] = "holds control characters";
+    return false;
+  }
+  if (required && out.empty()) {
+    errors[where] = "is required";
+    return false;
+  }
+  return true;
+}
+
+const char* answer_status(wire::AnswerBody::Status s) {
+  switch (s) {
+    case wire::AnswerBody::Status::ANSWERED: return "answered";
+    case wire::AnswerBody::Status::DECLINED: return "declined";
+    case wire::AnswerBody::Status::AWAITING_REVIEW: return "awaiting-review";
+  }
+  return "answered";
+}
+
+const char* outcome_code(wire::SubjectAnswer::Outcome o) {
+  switch (o) {
+    case wire::SubjectAnswer::Outcome::MATCHED: return "matched";
+    case wire::SubjectAnswer::Outcome::POSSIBLE: return "possible";
+    case wire::SubjectAnswer::Outcome::NO_RECORD: return "no-record";
+  }
+  return "no-record";
+}
+
+}  // namespace
+
+struct EnquiryDesk::Checked {
+  json request;  // normalised
+  struct Agency {
+    std::string id, justification;
+    std::vector<std::string> asked;
+    json not_permitted = json::array();
+  };
+  std::vector<Agency> agencies;
+  int64_t deadline_hours = 0;
+};
+
+EnquiryDesk::EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& policy, AuditLog& audit,
+                         SigningKey signing_key, Pseudonymizer pseudonyms, Logger log)
+    : env_(env),
+      vault_(vault),
+      policy_(policy),
+      audit_(audit),
+      key_(std::move(signing_key)),
+      pseudonyms_(std::move(pseudonyms)),
+      log_(std::move(log)) {}
+
+Status EnquiryDesk::open() {
+  auto txn = env_.begin_write();
+  if (!txn.ok()) return txn.error();
+  for (auto [name, dbi] : {std::pair<const char*, Dbi*>{"enquiries", &enquiries_}, {"outbox", &outbox_},
+                           {"deliveries", &deliveries_}}) {
+    auto d = txn->open_db(name, true);
+    if (!d.ok()) return d.error();
+    *dbi = *d;
+  }
+  return txn->commit();
+}
+
+Status EnquiryDesk::record(AuditEvent e) {
+  e.time_ms = unix_millis_now();
+  auto rec = event_to_record(e);
+  if (!rec.ok()) return rec.error();
+  auto r = audit_.append(*rec, event_index_keys(e));
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& in) {
+  std::map<std::string, std::string> errors;
+  Checked out;
+  json& n = out.request;
+  if (!in.is_object()) return EnquiryError{400, "invalid", "the enquiry must be a JSON object", {}};
+  static const std::set<std::string> kKeys = {"case_ref", "local_authority", "brag", "concerns", "purpose",
+                                              "legal_basis", "consent", "consent_reason", "subjects", "agencies"};
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    if (!kKeys.count(it.key())) errors[it.key().substr(0, 64)] = "is not a field of an enquiry";
+  }
+  std::string case_ref, la, brag, concerns, purpose, basis, consent, consent_reason;
+  if (str(in, "", "case_ref", case_ref, errors, 64, true) && !is_code(case_ref, 64)) {
+    errors["case_ref"] = "may hold only letters, digits and - . _ /";
+  }
+  if (str(in, "", "local_authority", la, errors, 64, true) && !is_code(la, 64, false)) {
+    errors["local_authority"] = "must be a lower-case code, e.g. hammersmith-fulham";
+  }
+  str(in, "", "concerns", concerns, errors, 4000, true);
+  const auto& agreement = policy_.agreement();
+  if (str(in, "", "brag", brag, errors, 32, true)) {
+    const auto* level = agreement.brag_level(brag);
+    if (!level) errors["brag"] = "is not a BRAG rating of the agreement";
+    else out.deadline_hours = level->deadline_hours;
+  }
+  if (str(in, "", "purpose", purpose, errors, 64, true) &&
+      std::none_of(agreement.purposes.begin(), agreement.purposes.end(), [&](const auto& p) { return p.id == purpose; })) {
+    errors["purpose"] = "is not a purpose of the agreement";
+  }
+  if (str(in, "", "legal_basis", basis, errors, 64, true) &&
+      std::none_of(agreement.legal_bases.begin(), agreement.legal_bases.end(), [&](const auto& b) { return b.id == basis; })) {
+    errors["legal_basis"] = "is not a legal basis of the agreement";
+  }
+  if (str(in, "", "consent", consent, errors, 64, true)) {
+    auto it = std::find_if(agreement.consent_states.begin(), agreement.consent_states.end(),
+                           [&](const auto& c) { return c.id == consent; });
+    if (it == agreement.consent_states.end()) {
+      errors["consent"] = "is not a consent state of the agreement";
+    } else {
+      bool has_reason = str(in, "", "consent_reason", consent_reason, errors, 2000, false) && !consent_reason.empty();
+      if (it->requires_reason && !has_reason) {
+        errors["consent_reason"] = "is required when consent is " + consent + " (why it was not sought)";
+      }
+    }
+  }
+  n = {{"case_ref", case_ref}, {"local_authority", la}, {"brag", brag}, {"concerns", concerns}, {"purpose", purpose},
+       {"legal_basis", basis}, {"consent", consent}, {"consent_reason", consent_reason}};
+
+  // Subjects.
+  json subjects = json::array();
+  if (!in.contains("subjects") || !in.at("subjects").is_array() || in.at("subjects").empty()) {
+    errors["subjects"] = "at least one subject is required";
+  } else if (in.at("subjects").size() > kMaxSubjects) {
+    errors["subjects"] = "at most " + std::to_string(kMaxSubjects) + " subjects";
+  } else {
+    std::set<std::string> refs;
+    for (size_t i = 0; i < in.at("subjects").size(); ++i) {
+      const json& s = in.at("subjects")[i];
+      const std::string p = "subjects[" + std::to_string(i) + "]";
+      if (!s.is_object()) {
+        errors[p] = "must be an object";
+        continue;
+      }
+      std::string ref, role, fore, sur, dob, gender, postcode, address;
+      if (str(s, p, "ref", ref, errors, 16, true) && (!is_code(ref, 16, false) || !refs.insert(ref).second)) {
+        errors[p + ".ref"] = "must be a short unique code, e.g. s1";
+      }
+      if (str(s, p, "role", role, errors, 32, true) && !kRoles.count(role)) {
+        errors[p + ".role"] = "must be one of child, mother, father, carer, sibling, other-adult";
+      }
+      str(s, p, "forenames", fore, errors, 128, false);
+      str(s, p, "surname", sur, errors, 128, false);
+      if (fore.empty() && sur.empty()) errors[p + ".surname"] = "a name is required";
+      if (str(s, p, "date_of_birth", dob, errors, 10, false) && !dob.empty() && !valid_iso_date(dob)) {
+        errors[p + ".date_of_birth"] = "must be a date written YYYY-MM-DD";
+      }
+      if (str(s, p, "gender", gender, errors, 16, false) && !kGenders.count(gender)) {
+        errors[p + ".gender"] = "must be female, male, other or unknown";
+      }
+      str(s, p, "postcode", postcode, errors, 10, false);
+      str(s, p, "address", address, errors, 256, false);
+      json other = json::array();
+      if (s.contains("other_names")) {
+        if (!s.at("other_names").is_array() || s.at("other_names").size() > 10) {
+          errors[p + ".other_names"] = "must be a list of at most 10 names";
+        } else {
+          for (const auto& o : s.at("other_names")) {
+            if (!o.is_string() || o.get<std::string>().size() > 128) errors[p + ".other_names"] = "each must be a name";
+            else other.push_back(o);
+          }
+        }
+      }
+      json ids = json::object();
+      if (s.contains("identifiers")) {
+        if (!s.at("identifiers").is_object()) {
+          errors[p + ".identifiers"] = "must be an object like {\"nhs\": \"...\"}";
+        } else {
+          for (auto it = s.at("identifiers").begin(); it != s.at("identifiers").end(); ++it) {
+            std::string k = it.key();
+            bool known = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](const char* x) { return k == x; });
+            if (!known || !it->is_string() || it->get<std::string>().size() > 32) {
+              errors[p + ".identifiers." + k.substr(0, 32)] = "unknown scheme or bad value";
+              continue;
+            }
+            std::string v = it->get<std::string>();
+            if (k == "nhs") {
+              std::string digits;
+              for (char c : v) {
+                if (c != ' ') digits.push_back(c);
+              }
+              if (!valid_nhs_number(digits)) {
+                errors[p + ".identifiers.nhs"] = "is not a valid NHS number (check digit)";
+                continue;
+              }
+              v = digits;
+            }
+            ids[k] = v;
+          }
+        }
+      }
+      subjects.push_back({{"ref", ref}, {"role", role}, {"forenames", fore}, {"surname", sur}, {"date_of_birth", dob},
+                          {"gender", gender}, {"postcode", postcode}, {"address", address}, {"other_names", other},
+                          {"identifiers", ids}});
+    }
+  }
+  n["subjects"] = subjects;
+
+  // Agencies, each with a justification and the fields wanted.
+  json agencies = json::array();
+  if (!in.contains("agencies") || !in.at("agencies").is_array() || in.at("agencies").empty()) {
+    errors["agencies"] = "choose at least one agency, each with a justification";
+  } else {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < in.at("agencies").size() && i < 16; ++i) {
+      const json& a = in.at("agencies")[i];
+      const std::string p = "agencies[" + std::to_string(i) + "]";
+      if (!a.is_object()) {
+        errors[p] = "must be an object";
+        continue;
+      }
+      Checked::Agency ag;
+      if (str(a, p, "agency", ag.id, errors, 64, true)) {
+        if (!agreement.agency(ag.id)) errors[p + ".agency"] = "is not an agency of the agreement";
+        else if (!seen.insert(ag.id).second) errors[p + ".agency"] = "is chosen twice";
+      }
+      if (str(a, p, "justification", ag.justification, errors, 2000, true) && ag.justification.size() < 10) {
+        errors[p + ".justification"] = "say why this agency is relevant (at least 10 characters)";
+      }
+      std::vector<std::string> wanted;
+      if (a.contains("fields")) {
+        if (!a.at("fields").is_array() || a.at("fields").size() > 64) {
+          errors[p + ".fields"] = "must be a list of field ids";
+        } else {
+          for (size_t k = 0; k < a.at("fields").size(); ++k) {
+            const auto& f = a.at("fields")[k];
+            const auto* def = f.is_string() ? agreement.field(f.get<std::string>()) : nullptr;
+            if (!def || def->agency != ag.id) {
+              errors[p + ".fields[" + std::to_string(k) + "]"] = "is not in this agency's catalogue";
+            } else if (std::find(wanted.begin(), wanted.end(), def->id) == wanted.end()) {
+              wanted.push_back(def->id);
+            }
+          }
+        }
+      } else {
+        for (const auto& f : agreement.fields) {
+          if (f.agency == ag.id) wanted.push_back(f.id);
+        }
+      }
+      if (errors.empty()) {
+        auto q = policy_.query(ag.id, purpose, basis, consent, brag);
+        if (!q.ok()) {
+          errors[p] = q.error().message;
+        } else {
+          for (const auto& f : wanted) {
+            auto d = policy_.decide_field(*q, f);
+            if (!d.ok()) continue;
+            if (d->released()) {
+              ag.asked.push_back(f);
+            } else {
+              ag.not_permitted.push_back({{"field", f},
+                                          {"reason", policy::reason_code(d->reason)},
+                                          {"clause", policy_.clause(d->clause)},
+                                          {"explanation", policy_.clause_text(d->clause)}});
+            }
+          }
+        }
+      }
+      agencies.push_back({{"agency", ag.id}, {"justification", ag.justification}, {"fields", wanted}});
+      out.agencies.push_back(std::move(ag));
+    }
+  }
+  n["agencies"] = agencies;
+  if (!errors.empty()) return EnquiryError{400, "invalid", "the enquiry has errors; nothing was stored or sent", errors};
+  return out;
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::preview(const json& request) {
+  auto checked = check(request);
+  if (auto* e = std::get_if<EnquiryError>(&checked)) return *e;
+  auto& c = std::get<Checked>(checked);
+  json agencies = json::array();
+  for (const auto& a : c.agencies) {
+    agencies.push_back({{"agency", a.id}, {"asked", a.asked}, {"not_permitted", a.not_permitted}});
+  }
+  return json{{"agencies", agencies}, {"deadline_hours", c.deadline_hours}};
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const EnquiryActor& actor) {
+  if (actor.role != "researcher" && actor.role != "manager") {
+    return EnquiryError{403, "forbidden", "only researchers and managers make enquiries", {}};
+  }
+  auto checked = check(request);
+  if (auto* e = std::get_if<EnquiryError>(&checked)) return *e;
+  auto& c = std::get<Checked>(checked);
+  std::map<std::string, std::string> empty_agency;
+  for (size_t i = 0; i < c.agencies.size(); ++i) {
+    if (c.agencies[i].asked.empty()) {
+      empty_agency["agencies[" + std::to_string(i) + "]"] =
+          "nothing may be asked of " + c.agencies[i].id + " for this purpose, basis, consent and BRAG (see the preview)";
+    }
+  }
+  if (!empty_agency.empty()) return EnquiryError{400, "invalid", "an agency would be asked nothing", empty_agency};
+
+  const json& r = c.request;
+  const std::string id = random_hex16();
+  const int64_t now = unix_millis_now();
+  const int64_t deadline = now + c.deadline_hours * 3'600'000LL;
+  const uint64_t version = static_cast<uint64_t>(policy_.agreement().version);
+
+  // 1. The audit record first: who asked what of whom, under which basis, about whom.
+  AuditEvent e;
+  e.type = "enquiry.created";
+  e.actor = actor.user_id;
+  e.role = actor.role;
+  e.case_ref = r["case_ref"];
+  e.enquiry = id;
+  e.purpose = r["purpose"];
+  e.legal_basis = r["legal_basis"];
+  e.consent = r["consent"];
+  e.brag = r["brag"];
+  e.outcome = "permitted";
+  e.digest = hash_hex(r["concerns"].get<std::string>());
+  std::set<std::string> pseudos;
+  for (const auto& s : r["subjects"]) {
+    PersonDetails pd;
+    pd.forenames = s["forenames"];
+    pd.surname = s["surname"];
+    pd.date_of_birth = s["date_of_birth"];
+    for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it) pd.identifiers.emplace_back(it.key(), it.value());
+    for (auto& p : pseudonyms_.pseudonyms(pd)) pseudos.insert(p);
+  }
+  e.subjects.assign(pseudos.begin(), pseudos.end());
+  if (e.subjects.size() > 64) e.subjects.resize(64);
+  std::string agency_list;
+  for (const auto& a : c.agencies) {
+    agency_list += (agency_list.empty() ? "" : "+") + a.id;
+    e.extra["justification." + a.id] = hash_hex(a.justification);
+    for (const auto& f : a.asked) e.fields.push_back(f);
+    if (!a.not_permitted.empty()) e.extra["not_permitted." + a.id] = std::to_string(a.not_permitted.size());
+  }
+  e.extra["agencies"] = agency_list;
+  e.extra["local_authority"] = r["local_authority"];
+  if (auto st = record(e); !st.ok()) {
+    log_.error("audit-unavailable", {{"event", "enquiry.created"}, {"reason", st.error().message}});
+    return EnquiryError{503, "audit-unavailable", "the enquiry cannot be recorded, so it was not stored or sent", {}};
+  }
+
+  // 2. Case content, encrypted under the enquiry's key.
+  std::string content = r.dump();
+  if (auto st = vault_.put(id, "request", std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(content.data()), content.size()));
+      !st.ok()) {
+    return EnquiryError{503, "unavailable", "the enquiry could not be stored: " + st.error().message, {}};
+  }
+
+  // 3. One signed copy per agency, into the outbox with the index record, in one transaction.
+  json meta = {{"id", id}, {"case_ref", r["case_ref"]}, {"local_authority", r["local_authority"]},
+               {"owner", actor.user_id}, {"team", actor.team}, {"brag", r["brag"]}, {"purpose", r["purpose"]},
+               {"legal_basis", r["legal_basis"]}, {"consent", r["consent"]}, {"created_ms", now},
+               {"deadline_ms", deadline}, {"policy_version", version}, {"agencies", json::object()}};
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> frames;
+  {
+    std::lock_guard lock(mu_);
+    auto txn = env_.begin_write();
+    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+    for (const auto& a : c.agencies) {
+      std::vector<uint8_t> delivery;
+      std::string delivery_hex = random_hex16(&delivery);
+      capnp::MallocMessageBuilder b;
+      auto body = b.initRoot<wire::EnquiryBody>();
+      body.setId(capnp::Data::Reader(delivery.data(), delivery.size()));
+      body.setAgency(a.id);
+      body.setAgreementId(policy_.agreement().id);
+      body.setPolicyVersion(version);
+      body.setIssuedAtMs(now);
+      body.setDeadlineMs(deadline);
+      body.setCaseRef(r["case_ref"].get<std::string>());
+      body.setPurpose(r["purpose"].get<std::string>());
+      body.setLegalBasis(r["legal_basis"].get<std::string>());
+      body.setConsent(r["consent"].get<std::string>());
+      body.setBrag(r["brag"].get<std::string>());
+      body.setJustification(a.justification);
+      auto fields = body.initFields(static_cast<unsigned>(a.asked.size()));
+      for (unsigned i = 0; i < a.asked.size(); ++i) fields.set(i, a.asked[i]);
+      auto subjects = body.initSubjects(static_cast<unsigned>(r["subjects"].size()));
+      for (unsigned i = 0; i < r["subjects"].size(); ++i) {
+        const json& s = r["subjects"][i];
+        auto o = subjects[i];
+        o.setRef(s["ref"].get<std::string>());
+        o.setRole(s["role"].get<std::string>());
+        o.setForenames(s["forenames"].get<std::string>());
+        o.setSurname(s["surname"].get<std::string>());
+        o.setDateOfBirth(s["date_of_birth"].get<std::string>());
+        o.setGender(s["gender"].get<std::string>());
+        o.setPostcode(s["postcode"].get<std::string>());
+        o.setAddress(s["address"].get<std::string>());
+        auto other = o.initOtherNames(static_cast<unsigned>(s["other_names"].size()));
+        for (unsigned k = 0; k < s["other_names"].size(); ++k) other.set(k, s["other_names"][k].get<std::string>());
+        auto ids = o.initIdentifiers(static_cast<unsigned>(s["identifiers"].size()));
+        unsigned k = 0;
+        for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it, ++k) {
+          ids[k].setScheme(it.key());
+          ids[k].setValue(it.value().get<std::string>());
+        }
+      }
+      auto bytes = serialize_message(b);
+      auto sig = sign_envelope(key_, kEnquiryDomain, bytes);
+      auto frame = make_enquiry_frame(delivery, bytes, sig, FrameLimits{});
+      json out = {{"frame", to_base64(frame)}};
+      if (auto st = txn->put(outbox_, a.id + "/" + delivery_hex, out.dump()); !st.ok()) {
+        return EnquiryError{503, "unavailable", st.error().message, {}};
+      }
+      if (auto st = txn->put(deliveries_, delivery_hex, id + "/" + a.id); !st.ok()) {
+        return EnquiryError{503, "unavailable", st.error().message, {}};
+      }
+      meta["agencies"][a.id] = {{"delivery", delivery_hex}, {"status", "queued"}, {"fields", a.asked},
+                                {"not_permitted", a.not_permitted}, {"updated_ms", now}};
+      frames.emplace_back(a.id, std::move(frame));
+    }
+    if (auto st = txn->put(enquiries_, id, meta.dump()); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+    if (auto st = txn->commit(); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+  }
+  // 4. Send to the agents that are connected; the others get it when they connect.
+  for (auto& [agency, frame] : frames) {
+    if (listener_) listener_->send_to(agency, std::move(frame));
+  }
+  log_.info("enquiry-created", {{"enquiry", id}, {"agencies", agency_list}});
+  return json{{"id", id}, {"deadline_ms", deadline}, {"agencies", meta["agencies"]}};
+}
+
+void EnquiryDesk::send_outbox(const std::string& agency) {
+  if (!listener_) return;
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return;
+  std::vector<std::vector<uint8_t>> frames;
+  (void)txn->for_each_prefix(outbox_, agency + "/", [&](std::string_view, std::string_view v) {
+    try {
+      auto j = json::parse(v);
+      auto f = from_base64(j.at("frame").get<std::string>());
+      if (f.ok()) frames.push_back(std::move(f).value());
+    } catch (...) {
+    }
+    return frames.size() < 1000;
+  });
+  txn->abort();
+  for (auto& f : frames) listener_->send_to(agency, std::move(f));
+  if (!frames.empty()) log_.info("outbox-sent", {{"agency", agency}, {"enquiries", frames.size()}});
+}
+
+void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency); }
+
+void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id) {
+  const std::string d = to_hex(delivery_id);
+  std::string enquiry;
+  {
+    std::lock_guard lock(mu_);
+    auto txn = env_.begin_write();
+    if (!txn.ok()) return;
+    auto link = txn->get(deliveries_, d);
+    if (!link.ok() || !*link) return;
+    std::string target(**link);
+    auto slash = target.find('/');
+    if (slash == std::string::npos || target.substr(slash + 1) != agency) return;  // another agency's id
+    enquiry = target.substr(0, slash);
+    (void)txn->del(outbox_, agency + "/" + d);
+    auto m = txn->get(enquiries_, enquiry);
+    if (m.ok() && *m) {
+      json meta = json::parse(**m);
+      auto& a = meta["agencies"][agency];
+      if (a["status"] == "queued") {
+        a["status"] = "delivered";
+        a["updated_ms"] = unix_millis_now();
+        (void)txn->put(enquiries_, enquiry, meta.dump());
+      }
+    }
+    if (auto st = txn->commit(); !st.ok()) return;
+  }
+  AuditEvent e;
+  e.type = "enquiry.delivered";
+  e.actor = "agent:" + agency;
+  e.role = "agent";
+  e.agency = agency;
+  e.enquiry = enquiry;
+  e.outcome = "ok";
+  (void)record(e);
+}
+
+bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
+  const std::string d = to_hex(answer.enquiry_id);
+  auto nested = NestedMessage::decode(answer.body, FrameLimits{});
+  if (!nested.ok()) return false;
+  auto body = (*nested)->root<wire::AnswerBody>();
+  if (std::string(body.getAgency().cStr()) != answer.agency) return false;
+  const std::string status = answer_status(body.getStatus());
+  std::string enquiry;
+  bool late = false, restricted = false;
+  AuditEvent e;
+  std::set<std::string> released;
+  for (auto s : body.getSubjects()) {
+    restricted = restricted || s.getRestricted();
+    for (auto f : s.getReleased()) released.insert(f.getField().cStr());
+    std::string ref = s.getRef().cStr();
+    if (ref.size() <= 16 && is_code(ref, 16, false)) e.extra["subject." + ref] = outcome_code(s.getOutcome());
+  }
+  {
+    std::lock_guard lock(mu_);
+    // Which enquiry, and whether a final answer is already held (read first: the vault writes in
+    // its own transaction, so it must not run inside ours).
+    json meta;
+    {
+      auto rtxn = env_.begin_read();
+      if (!rtxn.ok()) return false;
+      auto link = rtxn->get(deliveries_, d);
+      if (!link.ok() || !*link) return false;
+      std::string target(**link);
+      auto slash = target.find('/');
+      if (slash == std::string::npos || target.substr(slash + 1) != answer.agency) return false;
+      enquiry = target.substr(0, slash);
+      auto m = rtxn->get(enquiries_, enquiry);
+      if (!m.ok() || !*m) return false;
+      meta = json::parse(**m);
+    }
+    std::string current = meta["agencies"][answer.agency].value("status", "queued");
+    bool final_held = current == "answered" || current == "declined";
+    late = unix_millis_now() > meta["deadline_ms"].get<int64_t>();
+    if (!final_held && status != "awaiting-review") {
+      if (auto st = vault_.put(enquiry, "answer." + answer.agency,
+                               std::span<const uint8_t>(answer.body.data(), answer.body.size()));
+          !st.ok()) {
+        log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
+        return false;
+      }
+    }
+    if (!final_held) {
+      auto txn = env_.begin_write();
+      if (!txn.ok()) return false;
+      auto m = txn->get(enquiries_, enquiry);
+      if (!m.ok() || !*m) return false;
+      meta = json::parse(**m);
+      auto& a = meta["agencies"][answer.agency];
+      a["status"] = status;
+      a["updated_ms"] = unix_millis_now();
+      if (late) a["late"] = true;
+      (void)txn->del(outbox_, answer.agency + "/" + d);
+      if (auto st = txn->put(enquiries_, enquiry, meta.dump()); !st.ok()) return false;
+      if (auto st = txn->commit(); !st.ok()) return false;
+    }
+  }
+  e.type = "answer.received";
+  e.actor = "agent:" + answer.agency;
+  e.role = "agent";
+  e.agency = answer.agency;
+  e.enquiry = enquiry;
+  e.outcome = status;
+  e.restricted = restricted;
+  e.fields.assign(released.begin(), released.end());
+  e.digest = to_hex(sha256(answer.body));
+  if (late) e.extra["late"] = "true";
+  if (auto st = record(e); !st.ok()) {
+    log_.error("audit-unavailable", {{"event", "answer.received"}, {"reason", st.error().message}});
+    return false;  // not acknowledged: the agent sends it again
+  }
+  log_.info("answer-received", {{"enquiry", enquiry}, {"agency", answer.agency}, {"status", status}});
+  return true;
+}
+
+namespace {
+
+bool may_see(const json& meta, const EnquiryActor& actor) {
+  if (actor.role == "researcher") return meta["owner"] == actor.user_id;
+  if (actor.role == "manager") return meta["team"] == actor.team;
+  return false;  // DPOs and admins never see case content
+}
+
+json status_view(json meta) {
+  const int64_t now = unix_millis_now();
+  for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+    auto& a = it.value();
+    std::string s = a["status"];
+    if ((s == "queued" || s == "delivered" || s == "awaiting-review") && now > meta["deadline_ms"].get<int64_t>()) {
+      a["status"] = "overdue";
+      a["was"] = s;
+    }
+  }
+  return meta;
+}
+
+}  // namespace
+
+std::variant<json, EnquiryError> EnquiryDesk::list(const EnquiryActor& actor) {
+  if (actor.role != "researcher" && actor.role != "manager") {
+    return EnquiryError{403, "forbidden", "case content is for researchers and managers", {}};
+  }
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+  json out = json::array();
+  (void)txn->for_each_prefix(enquiries_, "", [&](std::string_view, std::string_view v) {
+    auto meta = json::parse(v);
+    if (may_see(meta, actor)) {
+      auto view = status_view(meta);
+      json statuses = json::object();
+      for (auto it = view["agencies"].begin(); it != view["agencies"].end(); ++it) statuses[it.key()] = it.value()["status"];
+      out.push_back({{"id", meta["id"]}, {"case_ref", meta["case_ref"]}, {"brag", meta["brag"]},
+                     {"created_ms", meta["created_ms"]}, {"deadline_ms", meta["deadline_ms"]}, {"agencies", statuses}});
+    }
+    return true;
+  });
+  return json{{"enquiries", out}};
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::get(const std::string& id, const EnquiryActor& actor) {
+  if (actor.role != "researcher" && actor.role != "manager") {
+    return EnquiryError{403, "forbidden", "case content is for researchers and managers", {}};
+  }
+  if (!is_code(id, 32, false)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  json meta;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+    auto m = txn->get(enquiries_, id);
+    if (!m.ok()) return EnquiryError{503, "unavailable", m.error().message, {}};
+    if (!*m) return EnquiryError{404, "not-found", "no such enquiry", {}};
+    meta = json::parse(**m);
+  }
+  // Someone else's enquiry looks the same as one that does not exist.
+  if (!may_see(meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  auto request = vault_.get(id, "request");
+  if (!request.ok()) return EnquiryError{410, "purged", "this enquiry's content is no longer held", {}};
+  json req = json::parse(std::string(request->begin(), request->end()));
+  json view = status_view(meta);
+  // The consolidated picture: per subject, per agency.
+  json picture = json::object();
+  for (const auto& s : req["subjects"]) {
+    picture[s["ref"].get<std::string>()] = {{"role", s["role"]}, {"forenames", s["forenames"]}, {"surname", s["surname"]},
+                                            {"date_of_birth", s["date_of_birth"]}, {"agencies", json::object()}};
+  }
+  for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+    const std::string agency = it.key();
+    auto bytes = vault_.get(id, "answer." + agency);
+    if (!bytes.ok()) continue;
+    auto nested = NestedMessage::decode(*bytes, FrameLimits{});
+    if (!nested.ok()) continue;
+    auto body = (*nested)->root<wire::AnswerBody>();
+    if (body.getStatus() == wire::AnswerBody::Status::DECLINED) {
+      view["agencies"][agency]["decline_reason"] = body.getDeclineReason().cStr();
+      continue;
+    }
+    for (auto s : body.getSubjects()) {
+      std::string ref = s.getRef().cStr();
+      if (!picture.contains(ref)) continue;
+      json a = {{"outcome", outcome_code(s.getOutcome())}, {"match_basis", s.getMatchBasis().cStr()}};
+      if (s.getOutcome() == wire::SubjectAnswer::Outcome::MATCHED) a["score"] = s.getScore();
+      if (s.getOutcome() == wire::SubjectAnswer::Outcome::POSSIBLE) a["candidates"] = s.getCandidateCount();
+      json rel = json::array();
+      for (auto f : s.getReleased()) {
+        rel.push_back({{"field", f.getField().cStr()}, {"value", f.getValue().cStr()}, {"date", f.getDate().cStr()},
+                       {"source", f.getSource().cStr()}});
+      }
+      json wh = json::array();
+      for (auto w : s.getWithheld()) {
+        wh.push_back({{"field", w.getField().cStr()}, {"reason", w.getReason().cStr()}, {"clause", w.getClause().cStr()}});
+      }
+      a["released"] = rel;
+      a["withheld"] = wh;
+      a["restricted"] = s.getRestricted();
+      if (s.getRestricted()) a["restricted_contact"] = s.getRestrictedContact().cStr();
+      picture[ref]["agencies"][agency] = a;
+    }
+  }
+  AuditEvent e;
+  e.type = "results.viewed";
+  e.actor = actor.user_id;
+  e.role = actor.role;
+  e.case_ref = meta["case_ref"];
+  e.enquiry = id;
+  e.outcome = "ok";
+  if (auto st = record(e); !st.ok()) {
+    return EnquiryError{503, "audit-unavailable", "the view cannot be recorded, so nothing is shown", {}};
+  }
+  view["request"] = req;
+  view["subjects"] = picture;
+  return view;
+}
+
+}  // namespace mash::broker

@@ -1,0 +1,92 @@
+// Enquiries at the hub: checked against the agreement, recorded, signed, delivered to each
+// chosen agency through a durable outbox, and their answers kept.
+//
+// - Validation names each bad field ("subjects[0].date_of_birth") and stores nothing.
+// - The enquiry and the policy decision go into the audit log durably before anything is stored
+//   for sending or sent (fail closed).
+// - Case content (subjects' details, the concerns, justifications, answers) is encrypted at rest
+//   in the case vault under the enquiry's own key; the enquiry's index record holds ids and
+//   codes only.
+// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (LMDB) until the
+//   agent acknowledges it, and goes out again whenever that agent connects; the agent answers a
+//   repeated id with the same answer, so nothing is lost or doubled across restarts.
+// - Who may see what: a researcher their own enquiries, a manager their team's; a DPO or an admin
+//   never sees case content.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent_listener.h"
+#include "audit_event.h"
+#include "audit_log.h"
+#include "case_vault.h"
+#include "crypto.h"
+#include "engine.h"
+#include "lmdb_store.h"
+#include "log.h"
+#include "pseudonym.h"
+#include "result.h"
+
+namespace mash::broker {
+
+struct Caller;
+
+struct EnquiryActor {
+  std::string user_id, role, team;
+};
+
+// A refusal with field-level messages (400), or another error.
+struct EnquiryError {
+  int status = 400;
+  std::string code, message;
+  std::map<std::string, std::string> fields;
+};
+
+class EnquiryDesk {
+ public:
+  EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& policy, AuditLog& audit,
+              SigningKey signing_key, Pseudonymizer pseudonyms, Logger log);
+  Status open();  // opens the databases
+  void attach(AgentListener* listener) { listener_ = listener; }
+
+  // What each agency would be asked, and what is not permitted and why. Nothing is stored.
+  std::variant<nlohmann::json, EnquiryError> preview(const nlohmann::json& request);
+  // Validates, records, signs and sends. Returns the new enquiry's id and per-agency status.
+  std::variant<nlohmann::json, EnquiryError> submit(const nlohmann::json& request, const EnquiryActor& actor);
+  std::variant<nlohmann::json, EnquiryError> list(const EnquiryActor& actor);
+  // The enquiry with per-agency status and the consolidated picture; the view is audited.
+  std::variant<nlohmann::json, EnquiryError> get(const std::string& id, const EnquiryActor& actor);
+
+  // From the agent link.
+  void on_connected(const std::string& agency);
+  void on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id);
+  bool on_answer(const AgentAnswer& answer);
+
+ private:
+  struct Checked;
+  std::variant<Checked, EnquiryError> check(const nlohmann::json& request);
+  Status record(AuditEvent e);
+  void send_outbox(const std::string& agency);
+
+  Env& env_;
+  CaseVault& vault_;
+  const policy::Policy& policy_;
+  AuditLog& audit_;
+  SigningKey key_;
+  Pseudonymizer pseudonyms_;
+  Logger log_;
+  AgentListener* listener_ = nullptr;
+  Dbi enquiries_, outbox_, deliveries_;
+  std::mutex mu_;  // one writer of enquiry records at a time (status changes read-modify-write)
+};
+
+}  // namespace mash::broker
