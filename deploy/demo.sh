@@ -174,6 +174,49 @@ token=$(api -H 'Content-Type: application/json' \
   "https://localhost:$http_port/api/v1/session" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 echo "  signed in as demo.researcher; GET /api/v1/me: $(api -H "Authorization: Bearer $token" "https://localhost:$http_port/api/v1/me" | sed 's/"csrf":"[^"]*",//')"
 echo "  (logins for --keep: $run/logins.txt)"
+
+# A sample enquiry through the hub, as the researcher: a child from a household where the police
+# hold a restricted record about an adult, that adult, and someone no agency knows.
+pid=$(grep -m1 ',ongoing-investigation,' "$run/data/police/facts.csv" | cut -d, -f1)
+adult=$(awk -F, -v p="$pid" '$1 == "police" && $2 == p { print $3 }' "$run/data/truth.csv")
+household=$(awk -F, -v t="$adult" '$1 == t { print $2 }' "$run/data/population.csv")
+IFS=, read -r a_fore a_sur a_dob <<< "$(awk -F, -v t="$adult" '$1 == t { print $4 "," $5 "," $6 }' "$run/data/population.csv")"
+IFS=, read -r c_fore c_sur c_dob <<< "$(awk -F, -v h="$household" '$2 == h && $3 == "child" { print $4 "," $5 "," $6; exit }' "$run/data/population.csv")"
+cat > "$run/sample-enquiry.json" <<JSON
+{"case_ref": "MASH-DEMO-0001", "local_authority": "hammersmith-fulham", "brag": "amber",
+ "concerns": "Demo: school reports unexplained bruising (synthetic data).",
+ "purpose": "mash-risk-assessment", "legal_basis": "ca1989-s47", "consent": "not-sought-risk",
+ "consent_reason": "Seeking consent could alert the adult and increase the risk to the child.",
+ "subjects": [
+   {"ref": "s1", "role": "child", "forenames": "$c_fore", "surname": "$c_sur", "date_of_birth": "$c_dob"},
+   {"ref": "s2", "role": "other-adult", "forenames": "$a_fore", "surname": "$a_sur", "date_of_birth": "$a_dob"},
+   {"ref": "s3", "role": "other-adult", "forenames": "Zebedee", "surname": "Quillfeather", "date_of_birth": "1970-01-01"}],
+ "agencies": [
+   {"agency": "police", "justification": "Possible risk from an adult in the household."},
+   {"agency": "health", "justification": "Injuries and health contacts for the child."},
+   {"agency": "education", "justification": "Attendance and concerns raised at school."}]}
+JSON
+echo
+echo "Sample enquiry through the hub (demo.researcher; $run/sample-enquiry.json):"
+echo "  $c_fore $c_sur (child), $a_fore $a_sur (adult in the household), and a person no agency knows"
+created=$(api -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  --data-binary @"$run/sample-enquiry.json" "https://localhost:$http_port/api/v1/enquiries")
+enquiry=$(echo "$created" | jq -r '.id // empty')
+if [ -z "$enquiry" ]; then echo "  enquiry refused: $created"; exit 1; fi
+for _ in $(seq 100); do
+  view=$(api -H "Authorization: Bearer $token" "https://localhost:$http_port/api/v1/enquiries/$enquiry")
+  echo "$view" | jq -e '[.agencies[].status] | all(. != "queued" and . != "delivered")' > /dev/null && break
+  sleep 0.2
+done
+echo "$view" > "$run/sample-picture.json"
+echo "  status per agency: $(echo "$view" | jq -r '[.agencies | to_entries[] | "\(.key)=\(.value.status)"] | join(" ")')"
+echo "  the consolidated picture (all of it: $run/sample-picture.json):"
+echo "$view" | jq -r '.subjects | to_entries[] | .key as $ref | .value as $s |
+  "   \($ref) \($s.role):\n" + ([$s.agencies | to_entries[] |
+    "      \(.key): \(.value.outcome)" +
+    (if (.value.released | length) > 0 then ", released " + ([.value.released[].field | sub("^[a-z]+\\."; "")] | unique | join(" ")) else "" end) +
+    (if .value.restricted then "; RESTRICTED: contact " + (.value.restricted_contact | split(",")[0]) else "" end)] | join("\n"))'
+echo "  audit trail after the enquiry: $(build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1)"
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"
 if [ "$connected" -lt ${#agencies[@]} ]; then

@@ -8,7 +8,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   libboost1.81-dev libssl-dev libsodium-dev capnproto libcapnp-dev liblmdb-dev
   catch2 libtomlplusplus-dev nlohmann-json3-dev libbenchmark-dev
-  curl
+  curl jq
 )
 
 missing=()
