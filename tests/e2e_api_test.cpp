@@ -392,3 +392,78 @@ TEST_CASE("api: an enquiry goes to a real agent and its answer comes back into t
   CHECK(records.find("Okonkwo") == std::string::npos);
   CHECK(records.find("bruising") == std::string::npos);
 }
+
+TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  REQUIRE(run(kBin + "/mash-policy keygen --out " + shell_quote((d / "isa.key").string()), &out) == 0);
+  write_file(d / "isa.toml", read_file(std::string(MASH_SOURCE_DIR) + "/policy/examples/tri-borough.toml"));
+  REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
+                  shell_quote((d / "isa.toml").string()), &out) == 0);
+  write_file(d / "broker.toml", read_file(d / "broker.toml") + "[policy]\nagreement = \"" + (d / "isa.toml").string() +
+                                    "\"\nsigner = \"" + (d / "isa.key.pub").string() + "\"\n");
+  const std::map<std::string, std::string> roles = {
+      {"researcher", "west"}, {"manager", "west"}, {"dpo", "hub"}, {"admin", "hub"}};
+  for (const auto& [role, team] : roles) {
+    REQUIRE(hub.user("add --id " + role + ".user --role " + role + " --team " + team, role + " long passphrase", &out) == 0);
+  }
+  // Somebody else's team, for the need-to-know row.
+  REQUIRE(hub.user("add --id east.researcher --role researcher --team east", "east long passphrase", &out) == 0);
+  hub.start();
+  auto bearer = [&](const std::string& user, const std::string& pw) {
+    auto r = hub.call("POST", "/api/v1/session", json{{"user", user}, {"password", pw}, {"bearer", true}}.dump());
+    REQUIRE(r.status == 200);
+    return "-H " + shell_quote("Authorization: Bearer " + r.j()["token"].get<std::string>());
+  };
+  std::map<std::string, std::string> auth = {{"none", ""}};
+  for (const auto& [role, team] : roles) auth[role] = bearer(role + ".user", role + " long passphrase");
+  auth["other-team"] = bearer("east.researcher", "east long passphrase");
+
+  // One enquiry by the researcher, for the per-enquiry endpoint.
+  auto created = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), auth["researcher"]);
+  REQUIRE(created.status == 201);
+  const std::string id = created.j()["id"];
+  json new_user = {{"id", "x"}, {"name", "X"}, {"role", "researcher"}, {"team", "west"}, {"password", "a long passphrase 1"}};
+
+  struct Row {
+    std::string method, path, body;
+    std::map<std::string, int> expect;  // by caller
+  };
+  int n = 0;
+  auto unique_user = [&] {
+    new_user["id"] = "new.user" + std::to_string(++n);
+    return new_user.dump();
+  };
+  const std::vector<std::string> callers = {"none", "researcher", "manager", "dpo", "admin", "other-team"};
+  std::vector<Row> rows = {
+      {"GET", "/api/v1/me", "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 200}, {"admin", 200}, {"other-team", 200}}},
+      {"GET", "/api/v1/users", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 200}, {"other-team", 403}}},
+      {"POST", "/api/v1/users", "*user", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 201}, {"other-team", 403}}},
+      {"POST", "/api/v1/users/east.researcher/team", R"({"team": "east"})", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 200}, {"other-team", 403}}},
+      {"GET", "/api/v1/enquiries", "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 200}}},
+      {"POST", "/api/v1/enquiries/preview", enquiry_request().dump(), {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 200}, {"admin", 200}, {"other-team", 200}}},
+      {"POST", "/api/v1/enquiries", enquiry_request().dump(), {{"none", 401}, {"researcher", 201}, {"manager", 201}, {"dpo", 403}, {"admin", 403}, {"other-team", 201}}},
+      {"GET", "/api/v1/enquiries/" + id, "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 404}}},
+      {"GET", "/api/v1/no-such-thing", "", {{"none", 401}, {"researcher", 404}, {"manager", 404}, {"dpo", 404}, {"admin", 404}, {"other-team", 404}}},
+  };
+  for (const auto& row : rows) {
+    for (const auto& caller : callers) {
+      std::string body = row.body == "*user" ? unique_user() : row.body;
+      auto r = hub.call(row.method, row.path, body, auth[caller]);
+      INFO(row.method << " " << row.path << " as " << caller << ": " << r.body);
+      CHECK(r.status == row.expect.at(caller));
+    }
+  }
+  // The other team's researcher sees only their own enquiries in the list; the manager sees the team's.
+  auto mine = hub.call("GET", "/api/v1/enquiries", "", auth["other-team"]).j()["enquiries"];
+  for (const auto& e : mine) CHECK(e["id"] != id);
+  auto team = hub.call("GET", "/api/v1/enquiries", "", auth["manager"]).j()["enquiries"];
+  CHECK(std::any_of(team.begin(), team.end(), [&](const json& e) { return e["id"] == id; }));
+  // Signing out ends the session, for every role.
+  for (const auto& caller : callers) {
+    if (caller == "none") continue;
+    CHECK(hub.call("DELETE", "/api/v1/session", "", auth[caller]).status == 200);
+    CHECK(hub.call("GET", "/api/v1/me", "", auth[caller]).status == 401);
+  }
+}
