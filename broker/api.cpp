@@ -181,8 +181,22 @@ HttpResponse Api::enquiries(const HttpRequest& r, const Caller& c) {
     if (auto* j = std::get_if<json>(&result)) return ok_json(*j, 201);
   } else if (r.path == "/api/v1/enquiries" && r.method == "GET") {
     result = desk_->list(actor);
-  } else if (r.path.rfind("/api/v1/enquiries/", 0) == 0 && r.method == "GET") {
-    result = desk_->get(r.path.substr(std::string("/api/v1/enquiries/").size()), actor);
+  } else if (r.path.rfind("/api/v1/enquiries/", 0) == 0) {
+    std::string rest = r.path.substr(std::string("/api/v1/enquiries/").size());
+    auto slash = rest.find('/');
+    std::string id = rest.substr(0, slash), what = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (what.empty() && r.method == "GET") {
+      result = desk_->get(id, actor);
+    } else if (what == "decision" && r.method == "POST") {
+      HttpResponse error;
+      auto body = parse_body(r, error);
+      if (!body) return error;
+      result = desk_->decide(id, *body, actor);
+    } else if (what == "export" && r.method == "GET") {
+      result = desk_->export_for_front_door(id, actor);
+    } else {
+      return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+    }
   } else {
     return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
   }

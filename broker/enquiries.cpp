@@ -356,6 +356,24 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   auto checked = check(request);
   if (auto* e = std::get_if<EnquiryError>(&checked)) return *e;
   auto& c = std::get<Checked>(checked);
+  {
+    const auto& a = policy_.agreement();
+    auto [hour, day] = recent_enquiries(actor.user_id, unix_millis_now());
+    bool over = (a.enquiries_per_user_per_hour > 0 && hour >= a.enquiries_per_user_per_hour) ||
+                (a.enquiries_per_user_per_day > 0 && day >= a.enquiries_per_user_per_day);
+    if (over) {
+      AuditEvent refused;
+      refused.type = "enquiry.refused";
+      refused.actor = actor.user_id;
+      refused.role = actor.role;
+      refused.outcome = "rate-limited";
+      (void)record(refused);
+      return EnquiryError{429, "rate-limited",
+                          "the agreement allows " + std::to_string(a.enquiries_per_user_per_hour) + " enquiries an hour and " +
+                              std::to_string(a.enquiries_per_user_per_day) + " a day per user; ask your manager if this is urgent",
+                          {}};
+    }
+  }
   std::map<std::string, std::string> empty_agency;
   for (size_t i = 0; i < c.agencies.size(); ++i) {
     if (c.agencies[i].asked.empty()) {
@@ -489,6 +507,21 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   }
   log_.info("enquiry-created", {{"enquiry", id}, {"agencies", agency_list}});
   return json{{"id", id}, {"deadline_ms", deadline}, {"agencies", meta["agencies"]}};
+}
+
+std::pair<int, int> EnquiryDesk::recent_enquiries(const std::string& user_id, int64_t now_ms) {
+  int hour = 0, day = 0;
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return {0, 0};
+  (void)txn->for_each_prefix(enquiries_, "", [&](std::string_view, std::string_view v) {
+    auto meta = json::parse(v, nullptr, false);
+    if (meta.is_discarded() || meta.value("owner", "") != user_id) return true;
+    int64_t age = now_ms - meta.value("created_ms", int64_t{0});
+    if (age < 3'600'000) ++hour;
+    if (age < 86'400'000) ++day;
+    return true;
+  });
+  return {hour, day};
 }
 
 void EnquiryDesk::send_outbox(const std::string& agency) {
@@ -743,6 +776,90 @@ std::variant<json, EnquiryError> EnquiryDesk::get(const std::string& id, const E
   view["request"] = req;
   view["subjects"] = picture;
   return view;
+}
+
+namespace {
+const std::set<std::string> kDecisions = {"no-further-action", "signpost", "early-help", "s17-assessment",
+                                          "s47-strategy-discussion"};
+}  // namespace
+
+std::variant<json, EnquiryError> EnquiryDesk::decide(const std::string& id, const json& request, const EnquiryActor& actor) {
+  if (actor.role != "manager") return EnquiryError{403, "forbidden", "only a manager records the decision", {}};
+  std::map<std::string, std::string> errors;
+  std::string decision, rationale;
+  if (!request.is_object()) return EnquiryError{400, "invalid", "the body must be a JSON object", {}};
+  if (str(request, "", "decision", decision, errors, 64, true) && !kDecisions.count(decision)) {
+    errors["decision"] = "must be one of no-further-action, signpost, early-help, s17-assessment, s47-strategy-discussion";
+  }
+  if (str(request, "", "rationale", rationale, errors, 4000, true) && rationale.size() < 10) {
+    errors["rationale"] = "say why (at least 10 characters)";
+  }
+  if (!errors.empty()) return EnquiryError{400, "invalid", "the decision has errors; nothing was recorded", errors};
+  std::lock_guard lock(mu_);
+  json meta;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+    auto m = txn->get(enquiries_, is_code(id, 32, false) ? id : std::string("-"));
+    if (!m.ok() || !*m) return EnquiryError{404, "not-found", "no such enquiry", {}};
+    meta = json::parse(**m);
+  }
+  if (!may_see(meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  AuditEvent e;
+  e.type = "decision.recorded";
+  e.actor = actor.user_id;
+  e.role = actor.role;
+  e.case_ref = meta["case_ref"];
+  e.enquiry = id;
+  e.outcome = decision;
+  e.digest = hash_hex(rationale);
+  if (auto st = record(e); !st.ok()) {
+    return EnquiryError{503, "audit-unavailable", "the decision cannot be recorded, so it was not stored", {}};
+  }
+  json d = {{"decision", decision}, {"rationale", rationale}, {"by", actor.user_id}, {"at_ms", unix_millis_now()}};
+  std::string bytes = d.dump();
+  if (auto st = vault_.put(id, "decision", std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+      !st.ok()) {
+    return EnquiryError{503, "unavailable", st.error().message, {}};
+  }
+  auto txn = env_.begin_write();
+  if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+  meta["decision"] = decision;
+  if (auto st = txn->put(enquiries_, id, meta.dump()); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+  if (auto st = txn->commit(); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+  return json{{"id", id}, {"decision", decision}};
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::export_for_front_door(const std::string& id, const EnquiryActor& actor) {
+  if (actor.role != "manager") return EnquiryError{403, "forbidden", "only a manager exports to the front door", {}};
+  auto view = get(id, actor);  // audited as a view
+  if (auto* e = std::get_if<EnquiryError>(&view)) return *e;
+  const json& v = std::get<json>(view);
+  auto decision = vault_.get(id, "decision");
+  if (!decision.ok()) return EnquiryError{409, "no-decision", "record the decision before exporting", {}};
+  json out = {{"case_ref", v["case_ref"]}, {"local_authority", v["local_authority"]}, {"brag", v["brag"]},
+              {"decision", json::parse(std::string(decision->begin(), decision->end()))}, {"subjects", json::object()}};
+  out["decision"].erase("by");
+  for (auto it = v["subjects"].begin(); it != v["subjects"].end(); ++it) {
+    json s = {{"role", it.value()["role"]}, {"forenames", it.value()["forenames"]}, {"surname", it.value()["surname"]},
+              {"date_of_birth", it.value()["date_of_birth"]}, {"agencies", json::object()}};
+    for (auto a = it.value()["agencies"].begin(); a != it.value()["agencies"].end(); ++a) {
+      // Released information only: no restricted flag, no contact route, no withheld list.
+      s["agencies"][a.key()] = {{"outcome", a.value()["outcome"]}, {"released", a.value().value("released", json::array())}};
+    }
+    out["subjects"][it.key()] = s;
+  }
+  AuditEvent e;
+  e.type = "results.exported";
+  e.actor = actor.user_id;
+  e.role = actor.role;
+  e.case_ref = v["case_ref"];
+  e.enquiry = id;
+  e.outcome = "front-door";
+  if (auto st = record(e); !st.ok()) {
+    return EnquiryError{503, "audit-unavailable", "the export cannot be recorded, so nothing is exported", {}};
+  }
+  return out;
 }
 
 }  // namespace mash::broker

@@ -65,6 +65,12 @@ class EnquiryDesk {
   std::variant<nlohmann::json, EnquiryError> list(const EnquiryActor& actor);
   // The enquiry with per-agency status and the consolidated picture; the view is audited.
   std::variant<nlohmann::json, EnquiryError> get(const std::string& id, const EnquiryActor& actor);
+  // A manager of the owning team records the decision (one of kDecisions) with a rationale.
+  std::variant<nlohmann::json, EnquiryError> decide(const std::string& id, const nlohmann::json& request,
+                                                    const EnquiryActor& actor);
+  // What is passed to the local authority's front door: released information and the decision,
+  // never restricted content (not even the flag's contact route). Manager only; audited.
+  std::variant<nlohmann::json, EnquiryError> export_for_front_door(const std::string& id, const EnquiryActor& actor);
 
   // From the agent link.
   void on_connected(const std::string& agency);
@@ -74,6 +80,8 @@ class EnquiryDesk {
  private:
   struct Checked;
   std::variant<Checked, EnquiryError> check(const nlohmann::json& request);
+  // The caller's enquiries in the last hour and day (the agreement's rate limits).
+  std::pair<int, int> recent_enquiries(const std::string& user_id, int64_t now_ms);
   Status record(AuditEvent e);
   void send_outbox(const std::string& agency);
 

@@ -445,6 +445,9 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
       {"POST", "/api/v1/enquiries/preview", enquiry_request().dump(), {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 200}, {"admin", 200}, {"other-team", 200}}},
       {"POST", "/api/v1/enquiries", enquiry_request().dump(), {{"none", 401}, {"researcher", 201}, {"manager", 201}, {"dpo", 403}, {"admin", 403}, {"other-team", 201}}},
       {"GET", "/api/v1/enquiries/" + id, "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 404}}},
+      {"POST", "/api/v1/enquiries/" + id + "/decision", R"({"decision": "early-help", "rationale": "Family support is proportionate here."})",
+       {{"none", 401}, {"researcher", 403}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 403}}},
+      {"GET", "/api/v1/enquiries/" + id + "/export", "", {{"none", 401}, {"researcher", 403}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 403}}},
       {"GET", "/api/v1/no-such-thing", "", {{"none", 401}, {"researcher", 404}, {"manager", 404}, {"dpo", 404}, {"admin", 404}, {"other-team", 404}}},
   };
   for (const auto& row : rows) {
@@ -460,6 +463,23 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
   for (const auto& e : mine) CHECK(e["id"] != id);
   auto team = hub.call("GET", "/api/v1/enquiries", "", auth["manager"]).j()["enquiries"];
   CHECK(std::any_of(team.begin(), team.end(), [&](const json& e) { return e["id"] == id; }));
+  // A bad decision is refused and changes nothing; the export carries no restricted content.
+  auto bad = hub.call("POST", "/api/v1/enquiries/" + id + "/decision", R"({"decision": "shrug", "rationale": "x"})", auth["manager"]);
+  CHECK(bad.status == 400);
+  CHECK(bad.j()["error"]["fields"].contains("decision"));
+  CHECK(bad.j()["error"]["fields"].contains("rationale"));
+  auto exported = hub.call("GET", "/api/v1/enquiries/" + id + "/export", "", auth["manager"]);
+  REQUIRE(exported.status == 200);
+  CHECK(exported.j()["decision"]["decision"] == "early-help");
+  CHECK(exported.body.find("restricted") == std::string::npos);
+  // The agreement's rate limit (20 an hour): the other team's researcher has sent one already.
+  int accepted = 1, status = 0;
+  for (int i = 0; i < 25 && status != 429; ++i) {
+    status = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), auth["other-team"]).status;
+    if (status == 201) ++accepted;
+  }
+  CHECK(status == 429);
+  CHECK(accepted == 20);
   // Signing out ends the session, for every role.
   for (const auto& caller : callers) {
     if (caller == "none") continue;
