@@ -46,14 +46,13 @@ policy::Date today_utc() {
 
 EnquiryService::EnquiryService(EnquiryServiceOptions options, SigningKey answer_key, PolicyHolder& policy,
                                ExtractStore& extract, AgentState& state, AuditLog& disclosure,
-                               Witness* witness, Logger log)
+                               Logger log)
     : options_(std::move(options)),
       answer_key_(std::move(answer_key)),
       policy_(policy),
       extract_(extract),
       state_(state),
       disclosure_(disclosure),
-      witness_(witness),
       log_(std::move(log)),
       matcher_(extract, options_.thresholds) {}
 

@@ -58,8 +58,7 @@ class EnquiryService {
   using Sender = std::function<bool(std::vector<uint8_t>)>;
 
   EnquiryService(EnquiryServiceOptions options, SigningKey answer_key, PolicyHolder& policy,
-                 ExtractStore& extract, AgentState& state, AuditLog& disclosure, Witness* witness,
-                 Logger log);
+                 ExtractStore& extract, AgentState& state, AuditLog& disclosure, Logger log);
   ~EnquiryService();
   void start();
   void stop();
@@ -110,7 +109,6 @@ class EnquiryService {
   ExtractStore& extract_;
   AgentState& state_;
   AuditLog& disclosure_;
-  Witness* witness_;
   Logger log_;
   Matcher matcher_;
 

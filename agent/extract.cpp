@@ -919,7 +919,6 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
       problems.add(pfile, line, "postcode " + show(postcode) + " is not a UK postcode; kept without it");
     }
     std::vector<std::pair<std::string, std::string>> identifiers;
-    bool bad_id = false;
     for (auto scheme : kIdentifierSchemes) {
       std::string v = col(*pcols, scheme);
       if (v.empty()) continue;
@@ -929,12 +928,10 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
                          (scheme == "nhs" ? " is not a valid NHS number (check digit); "
                                           : " is not a usable identifier; ") +
                          "kept without it, not trusted for matching");
-        bad_id = true;
         continue;
       }
       identifiers.emplace_back(std::string(scheme), v);
     }
-    (void)bad_id;
     if (!seen.insert(id).second) {
       problems.add(pfile, line, "person_id " + show(id) + " appears again; the later row is skipped");
       continue;

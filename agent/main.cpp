@@ -132,7 +132,7 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
   service_options.limits = config.link.link.limits;
   service_options.thresholds = config.thresholds;
   mash::agent::EnquiryService service(service_options, std::move(answer_key).value(), policy, **extract, **state,
-                                      **disclosure, &*witness, log.child("enquiry"));
+                                      **disclosure, log.child("enquiry"));
   service.start();
 
   boost::asio::io_context io;

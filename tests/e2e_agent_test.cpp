@@ -19,6 +19,7 @@
 
 #include "agent_listener.h"
 #include "agent_registry.h"
+#include "audit_export.h"
 #include "audit_log.h"
 #include "crypto.h"
 #include "envelope.h"
@@ -351,21 +352,7 @@ TEST_CASE("agent: an enquiry is answered per subject with exactly what the agree
   hub.agent->signal(SIGTERM);
   REQUIRE(hub.agent->wait(5000ms) == 0);
   const auto store = shell_quote((hub.pki.dir() / "disclosure").string());
-  REQUIRE(run(kBin + "/mash-audit export --store " + store + " --out " +
-                  shell_quote((hub.pki.dir() / "disclosure.jsonl").string()), &out) == 0);
-  // The export holds each record in base64.
-  std::string exported;
-  {
-    std::istringstream lines(read_file(hub.pki.dir() / "disclosure.jsonl"));
-    std::string line;
-    while (std::getline(lines, line)) {
-      auto j = nlohmann::json::parse(line);
-      if (!j.contains("record")) continue;
-      auto rec = from_base64(j.at("record").get<std::string>());
-      REQUIRE(rec.ok());
-      exported += std::string(rec->begin(), rec->end()) + "\n";
-    }
-  }
+  std::string exported = exported_records(hub.pki.dir() / "disclosure", hub.pki.dir() / "disclosure.jsonl");
   CHECK(exported.find("answer.sent") != std::string::npos);
   CHECK(exported.find("answer.sent.subject") != std::string::npos);
   CHECK(exported.find(id) != std::string::npos);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "crypto.h"
+#include "audit_export.h"
 #include "process.h"
 #include "test_support.h"
 
@@ -50,6 +51,17 @@ class ApiHub {
                "\"\ncrl = \"" + f.crl.string() + "\"\n");
   }
   std::string config() const { return shell_quote((pki.dir() / "broker.toml").string()); }
+
+  // The example agreement, signed with a fresh ISA signer key (isa.toml, isa.key.pub).
+  void sign_agreement() {
+    const auto& d = pki.dir();
+    std::string out;
+    REQUIRE(run(kBin + "/mash-policy keygen --out " + shell_quote((d / "isa.key").string()), &out) == 0);
+    write_file(d / "isa.toml", read_file(std::string(MASH_SOURCE_DIR) + "/policy/examples/tri-borough.toml"));
+    REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
+                    shell_quote((d / "isa.toml").string()),
+                &out) == 0);
+  }
 
   int user(const std::string& args, const std::string& password, std::string* out) {
     write_file(pki.dir() / "pw.txt", password + "\n");
@@ -216,18 +228,7 @@ TEST_CASE("api: sign in with a cookie, CSRF on changes, roles, lockout, bearer t
   CHECK(m.body.find("mash_logins_total{outcome=\"locked\"}") != std::string::npos);
   hub.broker->signal(SIGTERM);
   REQUIRE(hub.broker->wait(5000ms) == 0);
-  REQUIRE(run(kBin + "/mash-audit export --store " + shell_quote((hub.pki.dir() / "audit").string()) + " --out " +
-                  shell_quote((hub.pki.dir() / "audit.jsonl").string()), &out) == 0);
-  std::string records;
-  std::istringstream lines(read_file(hub.pki.dir() / "audit.jsonl"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto j = json::parse(line);
-    if (!j.contains("record")) continue;
-    auto rec = mash::from_base64(j.at("record").get<std::string>());
-    REQUIRE(rec.ok());
-    records += std::string(rec->begin(), rec->end()) + "\n";
-  }
+  std::string records = exported_records(hub.pki.dir() / "audit", hub.pki.dir() / "audit.jsonl");
   CHECK(records.find("\"type\":\"login.succeeded\"") != std::string::npos);
   CHECK(records.find("\"outcome\":\"bad-credentials\"") != std::string::npos);
   CHECK(records.find("\"outcome\":\"locked\"") != std::string::npos);
@@ -279,10 +280,7 @@ TEST_CASE("api: an enquiry goes to a real agent and its answer comes back into t
   const auto& d = hub.pki.dir();
   std::string out;
   // The agreement, signed; the police agent's key; the agent's configuration and extract.
-  REQUIRE(run(kBin + "/mash-policy keygen --out " + shell_quote((d / "isa.key").string()), &out) == 0);
-  write_file(d / "isa.toml", read_file(std::string(MASH_SOURCE_DIR) + "/policy/examples/tri-borough.toml"));
-  REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
-                  shell_quote((d / "isa.toml").string()), &out) == 0);
+  hub.sign_agreement();
   REQUIRE(run(kBin + "/mash-agent keygen --out " + shell_quote((d / "police.key").string()), &out) == 0);
   uint16_t link_port = free_port();
   std::string broker = read_file(d / "broker.toml");
@@ -374,17 +372,7 @@ TEST_CASE("api: an enquiry goes to a real agent and its answer comes back into t
   // Every step is in the audit log.
   hub.broker->signal(SIGTERM);
   REQUIRE(hub.broker->wait(5000ms) == 0);
-  REQUIRE(run(kBin + "/mash-audit export --store " + shell_quote((d / "audit").string()) + " --out " +
-                  shell_quote((d / "audit.jsonl").string()), &out) == 0);
-  std::string records;
-  std::istringstream lines(read_file(d / "audit.jsonl"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto j = json::parse(line);
-    if (!j.contains("record")) continue;
-    auto rec = mash::from_base64(j.at("record").get<std::string>());
-    records += std::string(rec->begin(), rec->end()) + "\n";
-  }
+  std::string records = exported_records(d / "audit", d / "audit.jsonl");
   for (const char* type : {"enquiry.created", "enquiry.delivered", "answer.received", "results.viewed"}) {
     INFO(type);
     CHECK(records.find(std::string("\"type\":\"") + type + "\"") != std::string::npos);
@@ -397,10 +385,7 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
   ApiHub hub;
   const auto& d = hub.pki.dir();
   std::string out;
-  REQUIRE(run(kBin + "/mash-policy keygen --out " + shell_quote((d / "isa.key").string()), &out) == 0);
-  write_file(d / "isa.toml", read_file(std::string(MASH_SOURCE_DIR) + "/policy/examples/tri-borough.toml"));
-  REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
-                  shell_quote((d / "isa.toml").string()), &out) == 0);
+  hub.sign_agreement();
   write_file(d / "broker.toml", read_file(d / "broker.toml") + "[policy]\nagreement = \"" + (d / "isa.toml").string() +
                                     "\"\nsigner = \"" + (d / "isa.key.pub").string() + "\"\n");
   const std::map<std::string, std::string> roles = {
