@@ -21,6 +21,8 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   if (!parse_log_level(*level, &out.log_level)) {
     return cfg.error("log.level", "must be one of debug, info, warn, error");
   }
+  MASH_TRY(log_format, cfg.string_or("log.format", "text"));
+  if (!parse_log_format(*log_format, &out.log_format)) return cfg.error("log.format", "must be text or json");
 
   MASH_TRY(address, cfg.string("broker.address"));
   auto colon = address->rfind(':');

@@ -19,6 +19,7 @@ struct AgentConfig {
   std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   std::string agency;       // read from tls.cert, never configured
   LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;  // [log] format: "text" or "json"
   // [witness]: checking the hub's audit log (required).
   std::filesystem::path broker_audit_key;   // broker_audit_key: the hub's audit .pub file
   std::string broker_audit_origin = "mash-broker";  // broker_audit_origin

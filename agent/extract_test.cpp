@@ -76,7 +76,7 @@ TEST_CASE("import: persons, facts, identifiers and blocking keys are stored", "[
   CHECK((*f2)[0].record_type == "ongoing-investigation");
 }
 
-TEST_CASE("import: bad rows are reported with file and line; good rows still go in", "[extract]") {
+TEST_CASE("import: bad rows are reported with file and line, good rows still go in", "[extract]") {
   auto policy = example_policy();
   TestExtract x(std::string(kGoodPersons) +
                     "P3,Bad,Date,,2015-02-30,,,,,,,,,\n"          // line 4: no such date
@@ -189,7 +189,7 @@ TEST_CASE("import: a new extract replaces the old one atomically, even for an op
   CHECK(block.empty());
 }
 
-TEST_CASE("import: a mapping file renames the agency's columns; a bad mapping is refused", "[extract]") {
+TEST_CASE("import: a mapping file renames the agency's columns, a bad mapping is refused", "[extract]") {
   TestExtract x(kGoodPersons, "");
   const auto& d = x.dir.path();
   write_file(d / "theirs.csv", "REF,GIVEN,FAMILY,DOB\nX1,Ann,Lee,1990-01-01\n");
@@ -220,7 +220,7 @@ TEST_CASE("import: a mapping file renames the agency's columns; a bad mapping is
   CHECK(r.error().message.find("the mapping names column 'NOPE'") != std::string::npos);
 }
 
-TEST_CASE("features: encode and decode round-trip; damaged bytes are refused", "[extract]") {
+TEST_CASE("features: encode and decode round-trip, damaged bytes are refused", "[extract]") {
   auto f = make_features("id-1", "Mary-Jane", "O'Brien", {"Mary Smith"}, "2001-02-03", "F", "sw1a1aa", {"W6 9AA"},
                          {{"nhs", "9434765919"}, {"upn", "a123"}});
   CHECK(f.forenames == std::vector<std::string>{"mary", "jane"});

@@ -125,7 +125,7 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
               << disclosure.error().message << "\n";
     return 1;
   }
-  mash::Logger log(std::cerr, config.log_level, "agent");
+  mash::Logger log(std::cerr, config.log_level, "agent", config.log_format);
   mash::agent::EnquiryServiceOptions service_options;
   service_options.agency = config.agency;
   service_options.hub_key = *audit_key;

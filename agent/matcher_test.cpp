@@ -107,7 +107,7 @@ TEST_CASE("matching: a stranger, or a namesake with another birth date, is no re
   CHECK(r.person_ids.empty());
 }
 
-TEST_CASE("matching: a valid identifier decides; a contradicting one goes to review", "[matcher]") {
+TEST_CASE("matching: a valid identifier decides, a contradicting one goes to review", "[matcher]") {
   TestExtract x(kPersons, "");
   // Only the NHS number and a surname: the identifier finds Amelia.
   auto r = run(x, subject("", "Okonkwo", "", "", {{"nhs", "943 476 5919"}}));

@@ -65,7 +65,7 @@ TEST_CASE("policy holder: signed newer versions only, and what it holds survives
   CHECK(again.version() == 2);
 }
 
-TEST_CASE("policy holder: a local policy narrows; one for another agency is refused", "[policy-holder]") {
+TEST_CASE("policy holder: a local policy narrows, one for another agency is refused", "[policy-holder]") {
   TempDir dir;
   auto key = SigningKey::generate();
   auto v1 = agreement_text(1);

@@ -148,6 +148,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (r.path == "/api/v1/session" && r.method == "DELETE") return logout(r, c);
   if (r.path == "/api/v1/me" && r.method == "GET") return me(c);
   if (r.path.rfind("/api/v1/enquiries", 0) == 0) return enquiries(r, c);
+  if (r.path == "/api/v1/events" && r.method == "GET") return events(r, c);
   if (r.path == "/api/v1/users" && r.method == "GET") return list_users(c);
   if (r.path == "/api/v1/users" && r.method == "POST") return add_user(r, c);
   const std::string prefix = "/api/v1/users/";
@@ -204,6 +205,23 @@ HttpResponse Api::enquiries(const HttpRequest& r, const Caller& c) {
   return ok_json(std::get<json>(result));
 }
 
+HttpResponse Api::events(const HttpRequest& r, const Caller& c) {
+  if (!desk_) return json_error(503, "no-agreement", "the hub has no agreement loaded, so it takes no enquiries");
+  std::string enquiry;
+  if (!r.query.empty()) {
+    if (r.query.rfind("enquiry=", 0) != 0 || r.query.size() > 8 + 32 || r.query.find('&') != std::string::npos) {
+      return json_error(400, "invalid", "the only query parameter is enquiry=ID");
+    }
+    enquiry = r.query.substr(8);
+  }
+  auto stream = std::make_shared<EventStream>();
+  auto result = desk_->watch(stream, EnquiryActor{c.session.user_id, c.session.role, c.session.team}, enquiry);
+  if (auto* e = std::get_if<EnquiryError>(&result)) return json_error(e->status, e->code, e->message, e->fields);
+  HttpResponse out;
+  out.events = stream;
+  return out;
+}
+
 HttpResponse Api::healthz() { return ok_json({{"status", "ok"}}); }
 
 HttpResponse Api::readyz() {
@@ -237,6 +255,7 @@ HttpResponse Api::metrics() {
   for (const auto& [status, n] : requests_by_status_) m << "mash_http_requests_total{status=\"" << status << "\"} " << n << "\n";
   m << "# HELP mash_logins_total Sign-in attempts by outcome.\n# TYPE mash_logins_total counter\n";
   for (const auto& [outcome, n] : logins_by_outcome_) m << "mash_logins_total{outcome=\"" << outcome << "\"} " << n << "\n";
+  if (desk_) m << desk_->metrics_text();
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = m.str();

@@ -62,6 +62,7 @@ class Api {
   // The caller's session, or the error response to send.
   std::variant<Caller, HttpResponse> authenticate(const HttpRequest& r);
   HttpResponse enquiries(const HttpRequest& r, const Caller& c);
+  HttpResponse events(const HttpRequest& r, const Caller& c);
   Status record(AuditEvent e);
 
   ApiOptions options_;

@@ -250,7 +250,7 @@ TEST_CASE("audit --help and bad usage exit 0 and 2", "[dpo]") {
   CHECK(half.err.find("go together") != std::string::npos);
 }
 
-TEST_CASE("audit search prints a table or JSON; nothing found is not an error", "[dpo]") {
+TEST_CASE("audit search prints a table or JSON, nothing found is not an error", "[dpo]") {
   Hub hub;
   auto table = audit({"search", "--store", hub.store(), "--case", "C1"});
   INFO(table.err);
@@ -467,7 +467,7 @@ TEST_CASE("audit stats and flags", "[dpo]") {
   CHECK(flag_table.out.find("2 flags.") != std::string::npos);
 }
 
-TEST_CASE("with --pubkey the store is verified first; a tampered store reports nothing", "[dpo]") {
+TEST_CASE("with --pubkey the store is verified first, a tampered store reports nothing", "[dpo]") {
   Hub hub;
   auto ok = audit({"search", "--store", hub.store(), "--case", "C1", "--pubkey", hub.pub_path()});
   REQUIRE(ok.code == 0);

@@ -188,7 +188,7 @@ using V = std::vector<uint64_t>;
 
 }  // namespace
 
-TEST_CASE("parse_audit_time reads UTC times; upper bounds cover what they name", "[dpo]") {
+TEST_CASE("parse_audit_time reads UTC times, upper bounds cover what they name", "[dpo]") {
   auto iso = [](const char* text, TimeBound b) {
     auto t = parse_audit_time(text, b);
     INFO(text);

@@ -26,6 +26,7 @@ struct BrokerConfig {
   std::string audit_origin = "mash-broker";      // origin: names this hub's log in checkpoints
   std::chrono::milliseconds audit_checkpoint_interval{2000};  // checkpoint_interval_ms
   LogLevel log_level = LogLevel::kInfo;          // [log] level
+  LogFormat log_format = LogFormat::kText;  // [log] format: "text" or "json"
   // [http]: the JSON API (and web interface) for people, over HTTPS.
   boost::asio::ip::tcp::endpoint http_listen;    // listen, default 0.0.0.0:8443
   std::filesystem::path http_cert, http_key;     // cert, key: default [tls] cert and key

@@ -3,7 +3,9 @@
 #include <capnp/message.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
+#include <sstream>
 
 #include "audit_event.h"
 #include "clock.h"
@@ -99,6 +101,23 @@ const char* outcome_code(wire::SubjectAnswer::Outcome o) {
   return "no-record";
 }
 
+// Times as fixed-width keys, so that byte order is time order.
+std::string ms_key(int64_t ms) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::max<int64_t>(ms, 0)));
+  return buf;
+}
+
+bool pending(const std::string& status) {
+  return status == "queued" || status == "delivered" || status == "awaiting-review";
+}
+
+// Answer latency buckets (seconds) for /metrics.
+constexpr double kLatencyBounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10, 60, 600, 3600, 14400, 86400};
+// A user asking about the same person more than this many times in the window is flagged.
+constexpr int kRepeatLookups = 3;
+constexpr int64_t kRepeatWindowMs = 30LL * 86'400'000;
+
 }  // namespace
 
 struct EnquiryDesk::Checked {
@@ -109,7 +128,7 @@ struct EnquiryDesk::Checked {
     json not_permitted = json::array();
   };
   std::vector<Agency> agencies;
-  int64_t deadline_hours = 0;
+  int64_t deadline_hours = 0, deadline_minutes = 0;
 };
 
 EnquiryDesk::EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& policy, AuditLog& audit,
@@ -120,17 +139,28 @@ EnquiryDesk::EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& polic
       audit_(audit),
       key_(std::move(signing_key)),
       pseudonyms_(std::move(pseudonyms)),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      latency_buckets_(std::size(kLatencyBounds), 0) {}
 
 Status EnquiryDesk::open() {
   auto txn = env_.begin_write();
   if (!txn.ok()) return txn.error();
   for (auto [name, dbi] : {std::pair<const char*, Dbi*>{"enquiries", &enquiries_}, {"outbox", &outbox_},
-                           {"deliveries", &deliveries_}}) {
+                           {"deliveries", &deliveries_}, {"due", &due_}, {"by_owner", &by_owner_},
+                           {"lookups", &lookups_}}) {
     auto d = txn->open_db(name, true);
     if (!d.ok()) return d.error();
     *dbi = *d;
   }
+  // The status gauges start from what is stored.
+  (void)txn->for_each_prefix(enquiries_, "", [&](std::string_view, std::string_view v) {
+    auto meta = json::parse(v, nullptr, false);
+    if (meta.is_discarded() || !meta.contains("agencies")) return true;
+    for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+      ++status_counts_[it.value().value("status", "queued")];
+    }
+    return true;
+  });
   return txn->commit();
 }
 
@@ -165,7 +195,10 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
   if (str(in, "", "brag", brag, errors, 32, true)) {
     const auto* level = agreement.brag_level(brag);
     if (!level) errors["brag"] = "is not a BRAG rating of the agreement";
-    else out.deadline_hours = level->deadline_hours;
+    else {
+      out.deadline_hours = level->deadline_hours;
+      out.deadline_minutes = level->deadline_minutes;
+    }
   }
   if (str(in, "", "purpose", purpose, errors, 64, true) &&
       std::none_of(agreement.purposes.begin(), agreement.purposes.end(), [&](const auto& p) { return p.id == purpose; })) {
@@ -346,7 +379,7 @@ std::variant<json, EnquiryError> EnquiryDesk::preview(const json& request) {
   for (const auto& a : c.agencies) {
     agencies.push_back({{"agency", a.id}, {"asked", a.asked}, {"not_permitted", a.not_permitted}});
   }
-  return json{{"agencies", agencies}, {"deadline_hours", c.deadline_hours}};
+  return json{{"agencies", agencies}, {"deadline_hours", c.deadline_hours}, {"deadline_minutes", c.deadline_minutes}};
 }
 
 std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const EnquiryActor& actor) {
@@ -386,7 +419,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   const json& r = c.request;
   const std::string id = random_hex16();
   const int64_t now = unix_millis_now();
-  const int64_t deadline = now + c.deadline_hours * 3'600'000LL;
+  const int64_t deadline = now + c.deadline_minutes * 60'000LL;
   const uint64_t version = static_cast<uint64_t>(policy_.agreement().version);
 
   // 1. The audit record first: who asked what of whom, under which basis, about whom.
@@ -499,8 +532,19 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       frames.emplace_back(a.id, std::move(frame));
     }
     if (auto st = txn->put(enquiries_, id, meta.dump()); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+    if (auto st = txn->put(due_, ms_key(deadline) + "/" + id, ""); !st.ok()) {
+      return EnquiryError{503, "unavailable", st.error().message, {}};
+    }
+    if (auto st = txn->put(by_owner_, actor.user_id + "/" + ms_key(now) + "/" + id, ""); !st.ok()) {
+      return EnquiryError{503, "unavailable", st.error().message, {}};
+    }
     if (auto st = txn->commit(); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
   }
+  for (const auto& a : c.agencies) {
+    count_status("", "queued");
+    notify(meta, a.id);
+  }
+  flag_repeated_lookups(actor, id, r["case_ref"], e.subjects, now);
   // 4. Send to the agents that are connected; the others get it when they connect.
   for (auto& [agency, frame] : frames) {
     if (listener_) listener_->send_to(agency, std::move(frame));
@@ -513,14 +557,15 @@ std::pair<int, int> EnquiryDesk::recent_enquiries(const std::string& user_id, in
   int hour = 0, day = 0;
   auto txn = env_.begin_read();
   if (!txn.ok()) return {0, 0};
-  (void)txn->for_each_prefix(enquiries_, "", [&](std::string_view, std::string_view v) {
-    auto meta = json::parse(v, nullptr, false);
-    if (meta.is_discarded() || meta.value("owner", "") != user_id) return true;
-    int64_t age = now_ms - meta.value("created_ms", int64_t{0});
-    if (age < 3'600'000) ++hour;
-    if (age < 86'400'000) ++day;
-    return true;
-  });
+  auto cur = txn->cursor(by_owner_);
+  if (!cur.ok()) return {0, 0};
+  const std::string prefix = user_id + "/";
+  const std::string hour_key = prefix + ms_key(now_ms - 3'600'000);
+  if (!cur->seek(prefix + ms_key(now_ms - 86'400'000)).ok()) return {0, 0};
+  for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
+    ++day;
+    if (cur->key() >= hour_key) ++hour;
+  }
   return {hour, day};
 }
 
@@ -560,16 +605,26 @@ void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<u
     enquiry = target.substr(0, slash);
     (void)txn->del(outbox_, agency + "/" + d);
     auto m = txn->get(enquiries_, enquiry);
+    json meta;
+    bool changed = false;
     if (m.ok() && *m) {
-      json meta = json::parse(**m);
+      meta = json::parse(**m);
       auto& a = meta["agencies"][agency];
       if (a["status"] == "queued") {
         a["status"] = "delivered";
         a["updated_ms"] = unix_millis_now();
-        (void)txn->put(enquiries_, enquiry, meta.dump());
+        changed = true;
+      } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
+        a["was"] = "delivered";  // delivered late: still overdue
       }
+      if (!a.contains("delivered_ms")) a["delivered_ms"] = unix_millis_now();
+      (void)txn->put(enquiries_, enquiry, meta.dump());
     }
     if (auto st = txn->commit(); !st.ok()) return;
+    if (changed) {
+      count_status("queued", "delivered");
+      notify(meta, agency);
+    }
   }
   AuditEvent e;
   e.type = "enquiry.delivered";
@@ -588,8 +643,8 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
   auto body = (*nested)->root<wire::AnswerBody>();
   if (std::string(body.getAgency().cStr()) != answer.agency) return false;
   const std::string status = answer_status(body.getStatus());
-  std::string enquiry;
-  bool late = false, restricted = false;
+  const std::string digest = to_hex(sha256(answer.body));
+  bool restricted = false;
   AuditEvent e;
   std::set<std::string> released;
   for (auto s : body.getSubjects()) {
@@ -598,63 +653,92 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
     std::string ref = s.getRef().cStr();
     if (ref.size() <= 16 && is_code(ref, 16, false)) e.extra["subject." + ref] = outcome_code(s.getOutcome());
   }
+  std::lock_guard lock(mu_);
+  // Which enquiry, and what is already held. (Read first: the vault writes in its own
+  // transaction, so it must not run inside ours.)
+  std::string enquiry;
+  json meta;
   {
-    std::lock_guard lock(mu_);
-    // Which enquiry, and whether a final answer is already held (read first: the vault writes in
-    // its own transaction, so it must not run inside ours).
-    json meta;
-    {
-      auto rtxn = env_.begin_read();
-      if (!rtxn.ok()) return false;
-      auto link = rtxn->get(deliveries_, d);
-      if (!link.ok() || !*link) return false;
-      std::string target(**link);
-      auto slash = target.find('/');
-      if (slash == std::string::npos || target.substr(slash + 1) != answer.agency) return false;
-      enquiry = target.substr(0, slash);
-      auto m = rtxn->get(enquiries_, enquiry);
-      if (!m.ok() || !*m) return false;
-      meta = json::parse(**m);
-    }
-    std::string current = meta["agencies"][answer.agency].value("status", "queued");
-    bool final_held = current == "answered" || current == "declined";
-    late = unix_millis_now() > meta["deadline_ms"].get<int64_t>();
-    if (!final_held && status != "awaiting-review") {
-      if (auto st = vault_.put(enquiry, "answer." + answer.agency,
-                               std::span<const uint8_t>(answer.body.data(), answer.body.size()));
-          !st.ok()) {
-        log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
-        return false;
-      }
-    }
-    if (!final_held) {
-      auto txn = env_.begin_write();
-      if (!txn.ok()) return false;
-      auto m = txn->get(enquiries_, enquiry);
-      if (!m.ok() || !*m) return false;
-      meta = json::parse(**m);
-      auto& a = meta["agencies"][answer.agency];
-      a["status"] = status;
-      a["updated_ms"] = unix_millis_now();
-      if (late) a["late"] = true;
-      (void)txn->del(outbox_, answer.agency + "/" + d);
-      if (auto st = txn->put(enquiries_, enquiry, meta.dump()); !st.ok()) return false;
-      if (auto st = txn->commit(); !st.ok()) return false;
+    auto rtxn = env_.begin_read();
+    if (!rtxn.ok()) return false;
+    auto link = rtxn->get(deliveries_, d);
+    if (!link.ok() || !*link) return false;
+    std::string target(**link);
+    auto slash = target.find('/');
+    if (slash == std::string::npos || target.substr(slash + 1) != answer.agency) return false;
+    enquiry = target.substr(0, slash);
+    auto m = rtxn->get(enquiries_, enquiry);
+    if (!m.ok() || !*m) return false;
+    meta = json::parse(**m);
+  }
+  const std::string current = meta["agencies"][answer.agency].value("status", "queued");
+  const bool late = unix_millis_now() > meta["deadline_ms"].get<int64_t>();
+
+  // 1. The audit record first, once: an agent sends its answer again until it is acknowledged
+  //    (after a restart on either side), and the same answer is recorded only once.
+  bool recorded = false;
+  if (auto found = audit_.find("enquiry", enquiry, 100000); found.ok()) {
+    for (auto it = found->rbegin(); it != found->rend() && !recorded; ++it) {
+      auto rec = audit_.record(*it);
+      if (!rec.ok()) continue;
+      auto j = json::parse(*rec, nullptr, false);
+      recorded = !j.is_discarded() && j.value("type", "") == "answer.received" && j.value("agency", "") == answer.agency &&
+                 j.value("digest", "") == digest;
     }
   }
-  e.type = "answer.received";
-  e.actor = "agent:" + answer.agency;
-  e.role = "agent";
-  e.agency = answer.agency;
-  e.enquiry = enquiry;
-  e.outcome = status;
-  e.restricted = restricted;
-  e.fields.assign(released.begin(), released.end());
-  e.digest = to_hex(sha256(answer.body));
-  if (late) e.extra["late"] = "true";
-  if (auto st = record(e); !st.ok()) {
-    log_.error("audit-unavailable", {{"event", "answer.received"}, {"reason", st.error().message}});
-    return false;  // not acknowledged: the agent sends it again
+  if (!recorded) {
+    e.type = "answer.received";
+    e.actor = "agent:" + answer.agency;
+    e.role = "agent";
+    e.agency = answer.agency;
+    e.case_ref = meta.value("case_ref", "");
+    e.enquiry = enquiry;
+    e.outcome = status;
+    e.restricted = restricted;
+    e.fields.assign(released.begin(), released.end());
+    e.digest = digest;
+    if (late) e.extra["late"] = "true";
+    if (auto st = record(e); !st.ok()) {
+      log_.error("audit-unavailable", {{"event", "answer.received"}, {"reason", st.error().message}});
+      return false;  // not acknowledged: the agent sends it again
+    }
+  }
+
+  // 2. The answer and the new status. A final answer already held is kept; an overdue agency
+  //    that puts its answer up for review stays overdue until it answers.
+  bool final_held = current == "answered" || current == "declined";
+  if (current == "overdue" && status == "awaiting-review") {
+    auto txn = env_.begin_write();
+    if (!txn.ok()) return false;
+    meta["agencies"][answer.agency]["was"] = "awaiting-review";
+    if (!txn->put(enquiries_, enquiry, meta.dump()).ok() || !txn->commit().ok()) return false;
+    return true;
+  }
+  if (final_held) {
+    if (recorded) log_.info("answer-repeated", {{"enquiry", enquiry}, {"agency", answer.agency}});
+    return true;
+  }
+  if (status != "awaiting-review") {
+    if (auto st = vault_.put(enquiry, "answer." + answer.agency,
+                             std::span<const uint8_t>(answer.body.data(), answer.body.size()));
+        !st.ok()) {
+      log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
+      return false;
+    }
+  }
+  auto txn = env_.begin_write();
+  if (!txn.ok()) return false;
+  auto& a = meta["agencies"][answer.agency];
+  a["status"] = status;
+  a["updated_ms"] = unix_millis_now();
+  if (late) a["late"] = true;
+  (void)txn->del(outbox_, answer.agency + "/" + d);
+  if (auto st = txn->put(enquiries_, enquiry, meta.dump()); !st.ok()) return false;
+  if (auto st = txn->commit(); !st.ok()) return false;
+  if (current != status) {
+    count_status(current, status);
+    if (status != "awaiting-review") observe_latency(unix_millis_now() - meta.value("created_ms", int64_t{0}));
+    notify(meta, answer.agency);
   }
   log_.info("answer-received", {{"enquiry", enquiry}, {"agency", answer.agency}, {"status", status}});
   return true;
@@ -860,6 +944,216 @@ std::variant<json, EnquiryError> EnquiryDesk::export_for_front_door(const std::s
     return EnquiryError{503, "audit-unavailable", "the export cannot be recorded, so nothing is exported", {}};
   }
   return out;
+}
+
+}  // namespace mash::broker
+
+namespace mash::broker {
+
+void EnquiryDesk::notify(const json& meta, const std::string& agency) {
+  const auto& a = meta["agencies"][agency];
+  json data = {{"enquiry", meta["id"]}, {"case_ref", meta["case_ref"]}, {"agency", agency},
+               {"status", a.value("status", "queued")}, {"late", a.value("late", false)},
+               {"updated_ms", a.value("updated_ms", int64_t{0})}, {"deadline_ms", meta["deadline_ms"]}};
+  hub_.publish(meta["id"].get<std::string>(), meta.value("owner", ""), meta.value("team", ""), "status", data);
+}
+
+void EnquiryDesk::count_status(const std::string& from, const std::string& to) {
+  std::lock_guard lock(metrics_mu_);
+  if (!from.empty()) --status_counts_[from];
+  ++status_counts_[to];
+}
+
+void EnquiryDesk::observe_latency(int64_t ms) {
+  std::lock_guard lock(metrics_mu_);
+  const double s = static_cast<double>(ms) / 1000.0;
+  for (size_t i = 0; i < std::size(kLatencyBounds); ++i) {
+    if (s <= kLatencyBounds[i]) ++latency_buckets_[i];
+  }
+  ++latency_count_;
+  latency_sum_s_ += s;
+}
+
+std::string EnquiryDesk::metrics_text() const {
+  std::ostringstream m;
+  std::lock_guard lock(metrics_mu_);
+  m << "# HELP mash_enquiry_agencies Agency copies of enquiries by status (overdue once the sweep marks them).\n"
+       "# TYPE mash_enquiry_agencies gauge\n";
+  for (const char* s : {"queued", "delivered", "awaiting-review", "answered", "declined", "overdue"}) {
+    auto it = status_counts_.find(s);
+    m << "mash_enquiry_agencies{status=\"" << s << "\"} " << (it == status_counts_.end() ? 0 : it->second) << "\n";
+  }
+  m << "# HELP mash_answer_latency_seconds From submission to an agency's final answer.\n"
+       "# TYPE mash_answer_latency_seconds histogram\n";
+  for (size_t i = 0; i < std::size(kLatencyBounds); ++i) {
+    m << "mash_answer_latency_seconds_bucket{le=\"" << kLatencyBounds[i] << "\"} " << latency_buckets_[i] << "\n";
+  }
+  m << "mash_answer_latency_seconds_bucket{le=\"+Inf\"} " << latency_count_ << "\n"
+    << "mash_answer_latency_seconds_sum " << latency_sum_s_ << "\n"
+    << "mash_answer_latency_seconds_count " << latency_count_ << "\n"
+    << "# HELP mash_flags_raised_total Flags raised for the DPO (repeated lookups of one person by one user).\n"
+       "# TYPE mash_flags_raised_total counter\n"
+    << "mash_flags_raised_total " << flags_raised_ << "\n"
+    << "# HELP mash_status_watchers Open status event streams.\n# TYPE mash_status_watchers gauge\n"
+    << "mash_status_watchers " << hub_.watchers() << "\n";
+  return m.str();
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::watch(std::shared_ptr<EventStream> stream, const EnquiryActor& actor,
+                                                    const std::string& enquiry) {
+  if (actor.role != "researcher" && actor.role != "manager") {
+    return EnquiryError{403, "forbidden", "status of enquiries is for researchers and managers", {}};
+  }
+  auto read_meta = [&]() -> std::optional<json> {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return std::nullopt;
+    auto m = txn->get(enquiries_, enquiry);
+    if (!m.ok() || !*m) return std::nullopt;
+    return json::parse(**m);
+  };
+  if (!enquiry.empty()) {
+    auto meta = is_code(enquiry, 32, false) ? read_meta() : std::nullopt;
+    if (!meta || !may_see(*meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  }
+  if (!hub_.watch(stream, Watcher{actor.user_id, actor.role, actor.team, enquiry})) {
+    return EnquiryError{503, "busy", "too many status streams are open; try again shortly", {}};
+  }
+  stream->push("ready", json{{"enquiry", enquiry}}.dump());
+  if (!enquiry.empty()) {
+    // The current state after the watch is in place: a change may come twice, never not at all.
+    if (auto meta = read_meta()) {
+      json view = status_view(*meta);
+      for (auto it = view["agencies"].begin(); it != view["agencies"].end(); ++it) {
+        const auto& a = it.value();
+        stream->push("status", json{{"enquiry", enquiry}, {"case_ref", view["case_ref"]}, {"agency", it.key()},
+                                    {"status", a.value("status", "queued")}, {"late", a.value("late", false)},
+                                    {"updated_ms", a.value("updated_ms", int64_t{0})}, {"deadline_ms", view["deadline_ms"]}}
+                                   .dump());
+      }
+    }
+  }
+  return json::object();
+}
+
+size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
+  std::vector<std::pair<std::string, std::string>> due;  // key, enquiry
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return 0;
+    auto cur = txn->cursor(due_);
+    if (!cur.ok() || !cur->first().ok()) return 0;
+    const std::string until = ms_key(now_ms);
+    for (; cur->valid() && due.size() < 256; (void)cur->next()) {
+      std::string key(cur->key());
+      if (key.size() < 18 || key.substr(0, 16) >= until) break;
+      due.emplace_back(key, key.substr(17));
+    }
+  }
+  size_t marked = 0;
+  for (const auto& [key, id] : due) {
+    std::lock_guard lock(mu_);
+    json meta;
+    {
+      auto txn = env_.begin_read();
+      if (!txn.ok()) return marked;
+      auto m = txn->get(enquiries_, id);
+      if (m.ok() && *m) meta = json::parse(**m);
+    }
+    std::vector<std::string> late;
+    if (meta.is_object()) {
+      for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+        if (pending(it.value().value("status", ""))) late.push_back(it.key());
+      }
+    }
+    if (!late.empty()) {
+      AuditEvent e;
+      e.type = "enquiry.overdue";
+      e.actor = "hub";
+      e.role = "system";
+      e.case_ref = meta["case_ref"];
+      e.enquiry = id;
+      e.outcome = "overdue";
+      std::string list;
+      for (const auto& a : late) list += (list.empty() ? "" : "+") + a;
+      e.extra["agencies"] = list;
+      if (auto st = record(e); !st.ok()) {
+        log_.error("audit-unavailable", {{"event", "enquiry.overdue"}, {"reason", st.error().message}});
+        return marked;  // tried again at the next sweep
+      }
+    }
+    auto txn = env_.begin_write();
+    if (!txn.ok()) return marked;
+    std::vector<std::pair<std::string, std::string>> changes;
+    for (const auto& agency : late) {
+      auto& a = meta["agencies"][agency];
+      changes.emplace_back(a.value("status", ""), agency);
+      a["was"] = a["status"];
+      a["status"] = "overdue";
+      a["updated_ms"] = now_ms;
+    }
+    if (!late.empty()) (void)txn->put(enquiries_, id, meta.dump());
+    (void)txn->del(due_, key);
+    if (!txn->commit().ok()) return marked;
+    for (const auto& [before, agency] : changes) {
+      count_status(before, "overdue");
+      notify(meta, agency);
+    }
+    if (!late.empty()) {
+      ++marked;
+      log_.info("enquiry-overdue", {{"enquiry", id}, {"agencies", late.size()}});
+    }
+  }
+  return marked;
+}
+
+void EnquiryDesk::flag_repeated_lookups(const EnquiryActor& actor, const std::string& enquiry,
+                                        const std::string& case_ref, const std::vector<std::string>& pseudonyms,
+                                        int64_t now_ms) {
+  std::vector<std::string> crossed;
+  {
+    std::lock_guard lock(mu_);
+    auto txn = env_.begin_write();
+    if (!txn.ok()) return;
+    for (const auto& p : pseudonyms) {
+      const std::string prefix = actor.user_id + "/" + p + "/";
+      std::vector<std::string> old;
+      int in_window = 0;
+      {
+        auto cur = txn->cursor(lookups_);
+        if (!cur.ok() || !cur->seek(prefix).ok()) continue;
+        const std::string from = prefix + ms_key(now_ms - kRepeatWindowMs);
+        for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
+          if (cur->key() < from) old.emplace_back(cur->key());
+          else ++in_window;
+        }
+      }
+      for (const auto& k : old) (void)txn->del(lookups_, k);  // outside the window: forgotten
+      (void)txn->put(lookups_, prefix + ms_key(now_ms) + "/" + enquiry, "");
+      if (in_window + 1 == kRepeatLookups + 1) crossed.push_back(p);
+    }
+    if (!txn->commit().ok()) return;
+  }
+  if (crossed.empty()) return;
+  AuditEvent e;
+  e.type = "flag.raised";
+  e.actor = "hub";
+  e.role = "system";
+  e.case_ref = case_ref;
+  e.enquiry = enquiry;
+  e.outcome = "repeated-lookup";
+  e.subjects = crossed;
+  e.extra["user"] = actor.user_id;
+  e.extra["lookups"] = std::to_string(kRepeatLookups + 1);
+  e.extra["window_days"] = std::to_string(kRepeatWindowMs / 86'400'000);
+  if (auto st = record(e); !st.ok()) {
+    log_.error("audit-unavailable", {{"event", "flag.raised"}, {"reason", st.error().message}});
+    return;
+  }
+  {
+    std::lock_guard lock(metrics_mu_);
+    ++flags_raised_;
+  }
+  log_.warn("flag-raised", {{"flag", "repeated-lookup"}, {"enquiry", enquiry}});
 }
 
 }  // namespace mash::broker

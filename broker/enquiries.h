@@ -35,6 +35,7 @@
 #include "log.h"
 #include "pseudonym.h"
 #include "result.h"
+#include "status_hub.h"
 
 namespace mash::broker {
 
@@ -57,6 +58,18 @@ class EnquiryDesk {
               SigningKey signing_key, Pseudonymizer pseudonyms, Logger log);
   Status open();  // opens the databases
   void attach(AgentListener* listener) { listener_ = listener; }
+
+  // Status changes as server-sent events: "ready" once the watch is in place, then "status"
+  // {enquiry, case_ref, agency, status, late, updated_ms, deadline_ms} for every change. With an
+  // enquiry id, only that enquiry (and first its current status per agency); without, every
+  // enquiry the caller may see.
+  std::variant<nlohmann::json, EnquiryError> watch(std::shared_ptr<EventStream> stream, const EnquiryActor& actor,
+                                                   const std::string& enquiry);
+  // Marks agencies that have not answered by the deadline as overdue (audited, pushed to
+  // watchers). Called every second by main(); returns how many enquiries it marked.
+  size_t sweep_overdue(int64_t now_ms);
+  // Prometheus text: agency copies by status, answer latency, flags raised, watchers.
+  std::string metrics_text() const;
 
   // What each agency would be asked, and what is not permitted and why. Nothing is stored.
   std::variant<nlohmann::json, EnquiryError> preview(const nlohmann::json& request);
@@ -84,6 +97,13 @@ class EnquiryDesk {
   std::pair<int, int> recent_enquiries(const std::string& user_id, int64_t now_ms);
   Status record(AuditEvent e);
   void send_outbox(const std::string& agency);
+  void notify(const nlohmann::json& meta, const std::string& agency);
+  void count_status(const std::string& from, const std::string& to);
+  void observe_latency(int64_t ms);
+  // Counts the user's lookups of each pseudonym in the window; raises one flag for the DPO
+  // (audited) when this enquiry takes any of them over the limit.
+  void flag_repeated_lookups(const EnquiryActor& actor, const std::string& enquiry, const std::string& case_ref,
+                             const std::vector<std::string>& pseudonyms, int64_t now_ms);
 
   Env& env_;
   CaseVault& vault_;
@@ -93,8 +113,14 @@ class EnquiryDesk {
   Pseudonymizer pseudonyms_;
   Logger log_;
   AgentListener* listener_ = nullptr;
-  Dbi enquiries_, outbox_, deliveries_;
+  Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_;
   std::mutex mu_;  // one writer of enquiry records at a time (status changes read-modify-write)
+  StatusHub hub_;
+  mutable std::mutex metrics_mu_;
+  std::map<std::string, int64_t> status_counts_;
+  std::vector<uint64_t> latency_buckets_;
+  uint64_t latency_count_ = 0, flags_raised_ = 0;
+  double latency_sum_s_ = 0;
 };
 
 }  // namespace mash::broker

@@ -1,5 +1,6 @@
 #include "http_server.h"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -56,7 +57,8 @@ std::map<std::string, std::string> parse_cookies(const std::string& header) {
   return out;
 }
 
-void add_security_headers(http::response<http::string_body>& res, bool cacheable) {
+template <class Body>
+void add_security_headers(http::response<Body>& res, bool cacheable) {
   res.set("Strict-Transport-Security", "max-age=31536000");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
@@ -69,6 +71,59 @@ void add_security_headers(http::response<http::string_body>& res, bool cacheable
 }
 
 }  // namespace
+
+bool EventStream::push(std::string_view event, std::string_view data) {
+  std::string text;
+  text.reserve(event.size() + data.size() + 16);
+  text.append("event: ").append(event).append("\ndata: ");
+  for (char c : data) text.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  text.append("\n\n");
+  return push_raw(std::move(text));
+}
+
+bool EventStream::push_raw(std::string text) {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    if (queue_.size() >= max_queued_) {
+      closed_ = true;  // too slow: cut off rather than grow
+    } else {
+      queue_.push_back(std::move(text));
+    }
+    wake = wake_;
+  }
+  if (wake) wake();
+  return true;
+}
+
+void EventStream::close() {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    wake = wake_;
+  }
+  if (wake) wake();
+}
+
+bool EventStream::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+std::vector<std::string> EventStream::take() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  return out;
+}
+
+void EventStream::set_wake(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  wake_ = std::move(wake);
+}
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
  public:
@@ -157,6 +212,7 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   }
 
   void write(HttpResponse r, bool keep_alive, unsigned version) {
+    if (r.events) return start_events(std::move(r), version);
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
     add_security_headers(*res, r.cacheable);
     res->set(http::field::content_type, r.content_type);
@@ -175,6 +231,82 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     });
   }
 
+  // An event stream: the headers, then events as they are pushed, on this session's strand.
+  void start_events(HttpResponse r, unsigned version) {
+    events_ = r.events;
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok, version);
+    add_security_headers(*res, false);
+    res->set(http::field::content_type, "text/event-stream; charset=utf-8");
+    res->set("X-Accel-Buffering", "no");
+    for (const auto& [k, v] : r.headers) res->insert(k, v);
+    res->keep_alive(false);  // the body ends when the connection does
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    beast::get_lowest_layer(stream_).expires_after(server_->options_.request_timeout);
+    http::async_write_header(stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, size_t) {
+      if (ec) {
+        self->events_->close();
+        return;
+      }
+      beast::get_lowest_layer(self->stream_).expires_never();
+      std::weak_ptr<Session> weak = self;
+      auto ex = self->stream_.get_executor();
+      self->events_->set_wake([weak, ex] {
+        asio::post(ex, [weak] {
+          if (auto s = weak.lock()) s->flush_events();
+        });
+      });
+      self->stream_ends_ = std::chrono::steady_clock::now() + self->server_->options_.stream_max;
+      self->heartbeat();
+      self->flush_events();
+    });
+  }
+
+  void heartbeat() {
+    if (!heartbeat_) heartbeat_.emplace(stream_.get_executor());
+    heartbeat_->expires_after(server_->options_.stream_heartbeat);
+    heartbeat_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->events_->closed()) return;
+      if (std::chrono::steady_clock::now() >= self->stream_ends_ || self->server_->stopped_) {
+        self->events_->close();
+        return;
+      }
+      self->events_->push_raw(": keep-alive\n\n");
+      self->heartbeat();
+    });
+  }
+
+  void flush_events() {
+    if (writing_ || done_) return;
+    auto items = events_->take();
+    if (items.empty()) {
+      if (events_->closed()) {
+        done_ = true;
+        if (heartbeat_) heartbeat_->cancel();
+        events_->set_wake(nullptr);
+        shutdown();
+      }
+      return;
+    }
+    auto buf = std::make_shared<std::string>();
+    for (auto& i : items) buf->append(i);
+    writing_ = true;
+    beast::get_lowest_layer(stream_).expires_after(server_->options_.request_timeout);
+    asio::async_write(stream_, asio::buffer(*buf), [self = shared_from_this(), buf](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      beast::get_lowest_layer(self->stream_).expires_never();
+      if (ec) {
+        self->events_->close();
+        self->done_ = true;
+        if (self->heartbeat_) self->heartbeat_->cancel();
+        self->events_->set_wake(nullptr);
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+        return;
+      }
+      self->flush_events();
+    });
+  }
+
   void shutdown() {
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
@@ -189,6 +321,10 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string peer_;
   bool first_ = true;
+  std::shared_ptr<EventStream> events_;
+  std::optional<asio::steady_timer> heartbeat_;
+  std::chrono::steady_clock::time_point stream_ends_;
+  bool writing_ = false, done_ = false;
 };
 
 HttpServer::HttpServer(asio::io_context& io, TlsContext tls, HttpServerOptions options, Logger log,

@@ -14,9 +14,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,12 +40,40 @@ struct HttpRequest {
   std::string header(const std::string& name) const;
 };
 
+// A stream of server-sent events (text/event-stream). A handler returns it in a response; the
+// server sends the headers and then whatever producers push, from any thread, until the client
+// goes away, the stream is closed, or it has lasted `HttpServerOptions::stream_max` (a browser's
+// EventSource then reconnects, so the session is checked again). A comment line goes out every
+// `stream_heartbeat` so that a dead client is noticed. A client that falls more than `max_queued`
+// events behind is cut off rather than let the queue grow.
+class EventStream {
+ public:
+  explicit EventStream(size_t max_queued = 1024) : max_queued_(max_queued) {}
+  // Queues "event: NAME\ndata: DATA\n\n" (DATA must be one line). False once the stream is closed.
+  bool push(std::string_view event, std::string_view data);
+  void close();
+  bool closed() const;
+
+ private:
+  friend class HttpServer;
+  bool push_raw(std::string text);
+  std::vector<std::string> take();
+  void set_wake(std::function<void()> wake);
+
+  mutable std::mutex mu_;
+  std::deque<std::string> queue_;
+  std::function<void()> wake_;
+  size_t max_queued_;
+  bool closed_ = false;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Set-Cookie, ...)
   bool cacheable = false;                                    // false: Cache-Control: no-store
+  std::shared_ptr<EventStream> events;                       // set: status 200 and an event stream
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -55,6 +85,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds request_timeout{30'000};  // to receive a whole request
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive between requests
   size_t max_connections = 1024;
+  std::chrono::milliseconds stream_heartbeat{15'000};  // a comment line on an idle event stream
+  std::chrono::milliseconds stream_max{300'000};       // an event stream is closed after this
 };
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {

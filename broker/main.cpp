@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  mash::Logger log(std::cerr, config->log_level, "broker");
+  mash::Logger log(std::cerr, config->log_level, "broker", config->log_format);
   auto audit_key = mash::load_signing_key(config->audit_key);
   if (!audit_key.ok()) {
     std::cerr << "mash-broker: configuration error: audit.signing_key: " << audit_key.error().message << "\n";
@@ -410,6 +411,21 @@ int main(int argc, char** argv) {
   }
   log.info("https-listening", {{"address", config->http_listen.address().to_string()}, {"port", https->port()}});
 
+  // Agencies that have not answered by the deadline are marked overdue within a second of it.
+  auto sweep = std::make_shared<boost::asio::steady_timer>(io);
+  std::function<void()> sweep_next;
+  if (desk) {
+    sweep_next = [&sweep_next, sweep, d = desk.get()] {
+      sweep->expires_after(std::chrono::seconds(1));
+      sweep->async_wait([&sweep_next, d](const boost::system::error_code& ec) {
+        if (ec) return;
+        d->sweep_overdue(mash::unix_millis_now());
+        sweep_next();
+      });
+    };
+    sweep_next();
+  }
+
   mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
                         [listener](mash::TlsContext c) { listener->update_tls(std::move(c)); });
 
@@ -419,6 +435,7 @@ int main(int argc, char** argv) {
     log.info("stopping", {{"signal", sig}});
     listener->stop();
     https->stop();
+    sweep->cancel();
     // Give the goodbye messages a moment to leave, then stop whatever is left.
     auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });

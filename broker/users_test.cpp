@@ -187,7 +187,7 @@ TEST_CASE("add and get an account", "[users]") {
   for (const auto& [k, v] : users) CHECK(v.find(kPassword) == std::string::npos);
 }
 
-TEST_CASE("every role can be added; the boundaries of each field are accepted", "[users]") {
+TEST_CASE("every role can be added, the boundaries of each field are accepted", "[users]") {
   Fixture f;
   for (std::string_view role : kUserRoles) {
     NewUser u{"user-" + std::string(role), "Someone", std::string(role), "t", kPassword};
@@ -664,7 +664,7 @@ TEST_CASE("a password change revokes sessions and the old password stops working
   for (const auto& [k, v] : f.raw("users")) CHECK(v.find("the new passphrase") == std::string::npos);
 }
 
-TEST_CASE("a role change revokes sessions; a team change applies to live ones", "[users]") {
+TEST_CASE("a role change revokes sessions, a team change applies to live ones", "[users]") {
   Fixture f;
   f.add();
   const Session s = f.login_ok(kT0);

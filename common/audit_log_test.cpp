@@ -97,7 +97,7 @@ TEST_CASE("records append in order, are durable across reopening, and the tree c
   CHECK(verify_store(dir).ok());
 }
 
-TEST_CASE("many concurrent writers share commits; every record gets one index", "[audit]") {
+TEST_CASE("many concurrent writers share commits, every record gets one index", "[audit]") {
   TempDir dir;
   auto log = open_log(dir);
   constexpr int kThreads = 64, kEach = 40;

@@ -479,7 +479,7 @@ TEST_CASE("read transactions see a snapshot", "[lmdb]") {
 namespace mash {
 namespace {
 
-TEST_CASE("append loads sorted keys, refuses one out of order; clear empties atomically", "[lmdb]") {
+TEST_CASE("append loads sorted keys, refuses one out of order, clear empties atomically", "[lmdb]") {
   TempDir dir;
   Env env = open_env(dir.path());
   const Dbi db = create_db(env, "bulk");

@@ -5,6 +5,9 @@
 #   REPS=20 deploy/bench.sh Handshake   only benchmarks matching a regex
 #   deploy/bench.sh Matching        the agent's matching: quality (FEBRL3, synthetic) and speed at
 #                                   a million persons (MATCH_RUNS runs, default 3; needs ~3 GB disk)
+#   deploy/bench.sh Roundtrip       an enquiry through the HTTPS API to five agents and back, with a
+#                                   real broker and agents on loopback (ROUNDTRIP_RUNS runs, default 3;
+#                                   ROUNDTRIP_COUNT enquiries at 32 concurrent, default 2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +15,13 @@ deploy/install-deps.sh
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
   || { cat build-bench.configure.log; exit 1; }
 benches=(common_bench policy_bench)
-cmake --build build-bench --target "${benches[@]}" audit_bench match-quality mash-synth -j "$(nproc)"
+cmake --build build-bench --target "${benches[@]}" audit_bench match-quality mash-synth mash-broker mash-agent \
+  mash-policy roundtrip-bench -j "$(nproc)"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
 echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10})"
 for b in "${benches[@]}"; do
-  [ "${1:-}" = Matching ] && break
+  [ "${1:-}" = Matching ] || [ "${1:-}" = Roundtrip ] && break
   build-bench/bin/"$b" \
     --benchmark_repetitions="${REPS:-10}" \
     --benchmark_report_aggregates_only=true \
@@ -25,7 +29,7 @@ for b in "${benches[@]}"; do
 done
 # The audit log's own harness (durable appends, verification, proofs); skipped when a filter
 # is given that does not mention it.
-if [ -z "${1:-}" ] || [[ "Audit" =~ ${1} ]]; then
+if [ -z "${1:-}" ] || { [[ "Audit" =~ ${1} ]] && [ "${1}" != Roundtrip ]; }; then
   build-bench/bin/audit_bench "${AUDIT_RUNS:-5}"
 fi
 
@@ -47,5 +51,51 @@ if [ -z "${1:-}" ] || [[ "Matching" =~ ${1} ]]; then
     echo "-- run $i"
     build-bench/bin/match-quality import "$tmp/big/health/persons.csv" "$tmp/nofacts.csv" 2>&1 | sed 's/^/   persons only: /'
     build-bench/bin/match-quality synth "$tmp/big" --agencies health 2>&1 | grep -E 'imported|^health: precision' | sed 's/^/   /'
+  done
+fi
+
+# The enquiry round trip: a broker and five agents on loopback (deploy/lib/hub.sh, as the demo),
+# three subjects from one synthetic household, fields each agency releases without review, so
+# that every answer comes back automatically. The agreement's per-user rate limits are raised
+# for the run (a benchmark user sends thousands of enquiries an hour).
+if [ -z "${1:-}" ] || [[ "Roundtrip" =~ ${1} ]]; then
+  . deploy/lib/hub.sh
+  HUB_BIN=build-bench/bin
+  rt=$(mktemp -d); trap 'hub_stop "$rt/hub"; rm -rf "$rt"' EXIT
+  sed -e 's/^enquiries_per_user_per_hour = .*/enquiries_per_user_per_hour = 1000000/' \
+      -e 's/^enquiries_per_user_per_day = .*/enquiries_per_user_per_day = 10000000/' \
+      policy/examples/tri-borough.toml > "$rt/isa.toml"
+  link_port=${MASH_BENCH_PORT:-17443}; http_port=${MASH_BENCH_HTTP_PORT:-18443}
+  hub_port_free "$link_port" "set MASH_BENCH_PORT"; hub_port_free "$http_port" "set MASH_BENCH_HTTP_PORT"
+  hub_prepare "$rt/hub" "$rt/isa.toml" 2000 "$link_port" "$http_port" > "$rt/prepare.log" 2>&1 \
+    || { cat "$rt/prepare.log"; exit 1; }
+  # A household with a child and two adults, as the population holds them.
+  household=$(awk -F, 'NR > 1 { n[$2]++; if ($3 == "child") c[$2] = 1 } END { for (h in n) if (n[h] >= 3 && c[h]) print h }' \
+    "$rt/hub/data/population.csv" | sort | head -1)
+  subjects=$(awk -F, -v h="$household" 'NR > 1 && $2 == h { role = ($3 == "child") ? "child" : "other-adult";
+      printf "%s{\"ref\": \"s%d\", \"role\": \"%s\", \"forenames\": \"%s\", \"surname\": \"%s\", \"date_of_birth\": \"%s\", \"postcode\": \"%s\"}",
+             (k++ ? ", " : ""), k, role, $4, $5, $6, $9; if (k == 3) exit }' "$rt/hub/data/population.csv")
+  cat > "$rt/enquiry.json" <<JSON
+{"case_ref": "BENCH-1", "local_authority": "hammersmith-fulham", "brag": "amber",
+ "concerns": "Benchmark enquiry (synthetic data).", "purpose": "mash-risk-assessment",
+ "legal_basis": "ca1989-s17", "consent": "given", "subjects": [$subjects],
+ "agencies": [
+  {"agency": "police", "justification": "benchmark: police knowledge", "fields": ["police.known", "police.domestic-abuse", "police.incidents-summary"]},
+  {"agency": "health", "justification": "benchmark: health contacts", "fields": ["health.gp-registered", "health.health-visitor", "health.school-nurse"]},
+  {"agency": "education", "justification": "benchmark: school", "fields": ["education.school-on-roll", "education.attendance"]},
+  {"agency": "probation", "justification": "benchmark: supervision", "fields": ["probation.under-supervision", "probation.risk-to-children"]},
+  {"agency": "housing", "justification": "benchmark: housing", "fields": ["housing.tenancy-type", "housing.overcrowding"]}]}
+JSON
+  grep '^demo.researcher ' "$rt/hub/logins.txt" | cut -d' ' -f2 > "$rt/password"
+  echo "== enquiry round trip: HTTPS API -> broker -> five agents -> broker -> event stream (3 subjects)"
+  for i in $(seq "${ROUNDTRIP_RUNS:-3}"); do
+    echo "-- run $i (a fresh broker and agents each run; same stores)"
+    hub_start "$rt/hub" > /dev/null
+    [ "$hub_connected" -ge 5 ] || { echo "only $hub_connected agents connected"; tail "$rt/hub"/*.log; exit 1; }
+    build-bench/bin/roundtrip-bench --address "127.0.0.1:$http_port" --name localhost --ca "$rt/hub/pki/ca/ca.crt" \
+      --user demo.researcher --password-file "$rt/password" --enquiry "$rt/enquiry.json" --agencies 5 \
+      --concurrency 32 --count "${ROUNDTRIP_COUNT:-2000}" | sed 's/^/   /'
+    hub_stop "$rt/hub"
+    sleep 1
   done
 fi

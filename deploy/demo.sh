@@ -2,33 +2,30 @@
 # The MASH Exchange demo on loopback: installs what is missing, builds, makes a throwaway hub PKI,
 # signs the example Information Sharing Agreement, generates synthetic agency extracts
 # (mash-synth) and imports them, starts a broker and five agency agents (police, health,
-# education, probation, housing), shows them connected over mutually authenticated TLS 1.3, and
-# shows how each agency's agent matches a sample child.
-#   deploy/demo.sh           run, show, stop everything
-#   deploy/demo.sh --keep    leave the broker and agents running (stop with: deploy/demo.sh --stop)
-# Files (PKI, configs, logs) go to demo-run/ in the repository; it is recreated each run.
+# education, probation, housing), shows them connected over mutually authenticated TLS 1.3, sends
+# a sample enquiry through the hub's API and prints the consolidated picture and the audit check.
+#   deploy/demo.sh                  run, show, stop everything
+#   deploy/demo.sh --keep-running   leave the broker and agents running (also --keep); prints the URL and logins
+#   deploy/demo.sh --stop           stop a demo left running
+# Everything (PKI, configs, stores, extracts, logs) goes to $MASH_DEMO_DIR (default demo-run/ in
+# the repository, ignored by git); it is recreated each run. Ports: MASH_DEMO_PORT (agent link,
+# 7443), MASH_DEMO_HTTP_PORT (HTTPS, 8443).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-run="$root/demo-run"
-agencies=(police health education probation housing)
+run=${MASH_DEMO_DIR:-$root/demo-run}
+case "$run" in /*) ;; *) run="$root/$run" ;; esac
 port=${MASH_DEMO_PORT:-7443}
 http_port=${MASH_DEMO_HTTP_PORT:-8443}
-
-stop_all() {
-  if [ -f "$run/pids" ]; then
-    # Agents first, then the broker, so that agents do not log a lost broker on the way out.
-    tac "$run/pids" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
-    rm -f "$run/pids"
-  fi
-}
+. deploy/lib/hub.sh
+agencies=("${hub_agencies[@]}")
 
 case "${1:-}" in
-  --stop) stop_all; echo "demo stopped"; exit 0 ;;
-  --keep|"") ;;
-  *) echo "usage: deploy/demo.sh [--keep|--stop]" >&2; exit 2 ;;
+  --stop) hub_stop "$run"; echo "demo stopped"; exit 0 ;;
+  --keep|--keep-running|"") ;;
+  *) echo "usage: deploy/demo.sh [--keep-running|--stop]" >&2; exit 2 ;;
 esac
-keep=0; [ "${1:-}" = "--keep" ] && keep=1
+keep=0; [ -n "${1:-}" ] && keep=1
 
 deploy/install-deps.sh
 echo "== building (build/)"
@@ -36,83 +33,16 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit mash-policy mash-synth > build/demo-build.log 2>&1 \
   || { tail -40 build/demo-build.log; exit 1; }
 
-stop_all
-rm -rf "$run"; mkdir -p "$run"; chmod 700 "$run"
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  echo "port $port is in use; set MASH_DEMO_PORT to another port" >&2; exit 1
-fi
-if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
-  echo "port $http_port is in use; set MASH_DEMO_HTTP_PORT to another port" >&2; exit 1
-fi
+hub_stop "$run"
+hub_port_free "$port" "set MASH_DEMO_PORT to another port"
+hub_port_free "$http_port" "set MASH_DEMO_HTTP_PORT to another port"
+hub_prepare "$run" policy/examples/tri-borough.toml 2000 "$port" "$http_port"
+read -r _ admin_pw < <(grep '^demo.admin ' "$run/logins.txt")
+read -r _ researcher_pw < <(grep '^demo.researcher ' "$run/logins.txt")
 
-echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
-args=(); for a in "${agencies[@]}"; do args+=(--agency "$a"); done
-certs/mash-pki dev-setup --dir "$run/pki" --broker-name localhost "${args[@]}" > "$run/pki.log"
-
-echo "== the Information Sharing Agreement: policy/examples/tri-borough.toml, signed (mash-policy sign)"
-build/bin/mash-policy keygen --out "$run/isa-signer.key" > /dev/null
-cp policy/examples/tri-borough.toml "$run/isa.toml"
-build/bin/mash-policy sign --key "$run/isa-signer.key" "$run/isa.toml" > /dev/null
-echo "== synthetic agency extracts (mash-synth: 2000 households with noise and ground truth)"
-build/bin/mash-synth --out "$run/data" --households 2000 --seed 42 --referrals 500 | sed 's/^/   /'
-
-echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
-build/bin/mash-broker keygen --out "$run/audit.key" > /dev/null
-echo "== each agency's disclosure log signing key (mash-agent keygen); the hub gets the .pub files"
-for a in "${agencies[@]}"; do build/bin/mash-agent keygen --out "$run/disclosure-$a.key" > /dev/null; done
-
-tls() {  # tls CERT KEY
-  printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
-}
-{ printf '[link]\nlisten = "127.0.0.1:%s"\n[http]\nlisten = "127.0.0.1:%s"\n[store]\ndir = "store"\n' "$port" "$http_port"
-  printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
-  printf '[witness]\ndir = "witness"\n[witness.agencies]\n'
-  for a in "${agencies[@]}"; do printf '%s = "disclosure-%s.key.pub"\n' "$a" "$a"; done
-  printf '[policy]\nagreement = "isa.toml"\nsigner = "isa-signer.key.pub"\n'
-  tls pki/broker.crt pki/broker.key; } > "$run/broker.toml"
-for a in "${agencies[@]}"; do
-  { printf '[broker]\naddress = "127.0.0.1:%s"\nname = "localhost"\n' "$port"
-    printf '[disclosure]\ndir = "disclosure-%s"\nsigning_key = "disclosure-%s.key"\ncheckpoint_interval_ms = 500\n' "$a" "$a"
-    printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
-    printf '[store]\ndir = "store-%s"\n[policy]\nsigner = "isa-signer.key.pub"\nagreement = "isa.toml"\n' "$a"
-    tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$run/agent-$a.toml"
-done
-echo "== each agency imports its extract (mash-agent import)"
-for a in "${agencies[@]}"; do
-  printf '   %-10s ' "$a"
-  build/bin/mash-agent import --config "$run/agent-$a.toml" --persons "$run/data/$a/persons.csv" \
-    --facts "$run/data/$a/facts.csv" > "$run/import-$a.log" 2>&1 || { cat "$run/import-$a.log"; exit 1; }
-  tail -1 "$run/import-$a.log"
-done
-
-echo "== accounts (mash-broker user add; passwords on standard input): an admin and a researcher"
-admin_pw="demo-admin-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
-researcher_pw="demo-researcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
-printf '%s\n' "$admin_pw" | build/bin/mash-broker user add --config "$run/broker.toml" --id demo.admin \
-  --name "Demo Admin" --role admin --team hub > /dev/null
-printf '%s\n' "$researcher_pw" | build/bin/mash-broker user add --config "$run/broker.toml" --id demo.researcher \
-  --name "Demo Researcher" --role researcher --team west > /dev/null
-printf 'demo.admin %s\ndemo.researcher %s\n' "$admin_pw" "$researcher_pw" > "$run/logins.txt"
-chmod 600 "$run/logins.txt"
-
-trap '[ $keep = 1 ] || stop_all' EXIT
-echo "== starting mash-broker on 127.0.0.1:$port"
-build/bin/mash-broker --config "$run/broker.toml" > "$run/broker.log" 2>&1 &
-echo $! >> "$run/pids"
-for _ in $(seq 50); do grep -q listening "$run/broker.log" && break; sleep 0.1; done
-grep -q listening "$run/broker.log" || { cat "$run/broker.log"; exit 1; }
-for a in "${agencies[@]}"; do
-  echo "== starting mash-agent for $a"
-  build/bin/mash-agent --config "$run/agent-$a.toml" > "$run/agent-$a.log" 2>&1 &
-  echo $! >> "$run/pids"
-done
-
-connected=0
-for _ in $(seq 100); do
-  connected=$(grep -c "agent-connected" "$run/broker.log" || true)
-  [ "$connected" -ge ${#agencies[@]} ] && break
-  sleep 0.1
-done
+trap '[ $keep = 1 ] || hub_stop "$run"' EXIT
+hub_start "$run"
+connected=$hub_connected
 
 echo
 echo "Agents connected to the broker (agency as read from each agent's certificate):"
@@ -173,7 +103,7 @@ token=$(api -H 'Content-Type: application/json' \
   -d "{\"user\": \"demo.researcher\", \"password\": \"$researcher_pw\", \"bearer\": true}" \
   "https://localhost:$http_port/api/v1/session" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 echo "  signed in as demo.researcher; GET /api/v1/me: $(api -H "Authorization: Bearer $token" "https://localhost:$http_port/api/v1/me" | sed 's/"csrf":"[^"]*",//')"
-echo "  (logins for --keep: $run/logins.txt)"
+echo "  (logins for --keep-running: $run/logins.txt)"
 
 # A sample enquiry through the hub, as the researcher: a child from a household where the police
 # hold a restricted record about an adult, that adult, and someone no agency knows.
@@ -224,7 +154,9 @@ if [ "$connected" -lt ${#agencies[@]} ]; then
   exit 1
 fi
 if [ $keep = 1 ]; then
-  echo "Left running (--keep). Stop with: deploy/demo.sh --stop"
+  echo "Left running. Web interface and API: https://localhost:$http_port (trust $run/pki/ca/ca.crt)"
+  echo "  logins: demo.researcher $researcher_pw   demo.admin $admin_pw   (also in $run/logins.txt)"
+  echo "  stop with: deploy/demo.sh --stop"
 else
-  echo "Stopping the broker and agents (run with --keep to leave them running)."
+  echo "Stopping the broker and agents (run with --keep-running to leave them running)."
 fi

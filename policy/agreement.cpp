@@ -234,16 +234,23 @@ void read_document(Reader& r, const toml::table& root, Agreement& a) {
   }
 
   r.each_table(root, "brag", [&](const toml::table& t, int line, size_t) {
-    r.check_keys(t, "[[brag]]", {"id", "name", "rank", "deadline_hours", "description"});
+    r.check_keys(t, "[[brag]]", {"id", "name", "rank", "deadline_hours", "deadline_minutes", "description"});
     BragLevel b;
     b.line = line;
     b.id = r.id(t, "[[brag]]", line);
     b.name = r.str(t, "name", "brag '" + b.id + "'", line);
     b.rank = static_cast<int>(r.integer(t, "rank", "brag '" + b.id + "'", line, 1, 100));
-    if (!t.get("deadline_hours")) {
+    const bool hours = t.get("deadline_hours") != nullptr, minutes = t.get("deadline_minutes") != nullptr;
+    if (!hours && !minutes) {
       r.problem(line, "brag '" + b.id + "': missing 'deadline_hours' (every BRAG level needs a response deadline)");
-    } else {
+    } else if (hours && minutes) {
+      r.problem(line, "brag '" + b.id + "': give 'deadline_hours' or 'deadline_minutes', not both");
+    } else if (hours) {
       b.deadline_hours = static_cast<int>(r.integer(t, "deadline_hours", "brag '" + b.id + "'", line, 1, 24 * 90));
+      b.deadline_minutes = b.deadline_hours * 60;
+    } else {
+      b.deadline_minutes = static_cast<int>(r.integer(t, "deadline_minutes", "brag '" + b.id + "'", line, 1, 24 * 60 * 90));
+      b.deadline_hours = (b.deadline_minutes + 59) / 60;
     }
     r.str(t, "description", "brag", line, false);
     a.brag.push_back(b);

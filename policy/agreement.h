@@ -64,7 +64,8 @@ struct ConsentState {
 struct BragLevel {
   std::string id, name;
   int rank = 0;                   // higher is more urgent
-  int deadline_hours = 0;         // time allowed for agencies to answer
+  int deadline_hours = 0;         // time allowed for agencies to answer, rounded up to hours
+  int deadline_minutes = 0;       // the same exactly (the agreement gives hours or minutes)
   int line = 0;
 };
 

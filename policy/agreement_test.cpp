@@ -42,6 +42,7 @@ TEST_CASE("the fixture agreement is valid", "[agreement]") {
   CHECK(r->fields.size() == 5);
   CHECK(r->grants.size() == 4);
   CHECK(r->brag_level("red")->deadline_hours == 4);
+  CHECK(r->brag_level("red")->deadline_minutes == 240);
   CHECK(r->effective.to_string() == "2026-04-01");
 }
 
@@ -61,6 +62,8 @@ TEST_CASE("validation names the file, line and problem for each kind of mistake"
       {"unknown BRAG level", "min_brag = \"amber\"", "min_brag = \"orange\"", "unknown BRAG level 'orange'"},
       {"grant that can never apply (consent basis without consent)", "legal_bases = [\"ca1989-s17\"]\nconsent = [\"given\"]", "legal_bases = [\"consent\"]\nconsent = [\"refused\"]", "can never apply: its legal bases all require consent"},
       {"missing deadline", "rank = 4\ndeadline_hours = 4", "rank = 4", "brag 'red': missing 'deadline_hours'"},
+      {"two deadlines", "rank = 4\ndeadline_hours = 4", "rank = 4\ndeadline_hours = 4\ndeadline_minutes = 30", "not both"},
+      {"zero minutes", "rank = 4\ndeadline_hours = 4", "rank = 4\ndeadline_minutes = 0", "deadline_minutes"},
       {"certificate identity", "certificate = \"urn:mash:agency:health\"", "certificate = \"urn:mash:agency:nhs\"", "certificate must be 'urn:mash:agency:health'"},
       {"duplicate clause id", "id = \"G-POL-3\"", "id = \"G-POL-2\"", "clause 'G-POL-2' is defined twice"},
       {"field id without its agency prefix", "id = \"health.gp\"", "id = \"gp\"", "field ids must start with their agency"},

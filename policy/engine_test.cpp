@@ -59,7 +59,7 @@ TEST_CASE("every reason code the agreement decides, with its clause", "[engine]"
   }
 }
 
-TEST_CASE("a release carries its look-back window and review flag; old facts are withheld", "[engine]") {
+TEST_CASE("a release carries its look-back window and review flag, old facts are withheld", "[engine]") {
   Policy p = compiled();
   Decision d = decide(p, "police", "mash-risk-assessment", "ca1989-s47", "refused", "red", "police.intelligence");
   REQUIRE(d.released());

@@ -25,7 +25,7 @@ std::string signed_by(const SigningKey& key, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("a signed agreement verifies; layout changes do not matter", "[signing]") {
+TEST_CASE("a signed agreement verifies, layout changes do not matter", "[signing]") {
   auto key = SigningKey::generate();
   std::string sig = signed_by(key, kAgreement);
   auto ok = verify_agreement(kAgreement, "isa.toml", sig, key.verify_key());

@@ -122,7 +122,7 @@ TEST_CASE("mash-audit verify reports a tampered record by index and exits 1", "[
   CHECK(run(bin("mash-audit") + " verify --store", &out) == 2);
 }
 
-TEST_CASE("an export carries proofs; a changed exported record is found by index", "[audit][cli]") {
+TEST_CASE("an export carries proofs, a changed exported record is found by index", "[audit][cli]") {
   TempDir dir;
   make_store(dir, 25);
   std::string out;

@@ -27,7 +27,7 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 
 }  // namespace
 
-TEST_CASE("mash-policy keygen, sign and verify; tampering and the wrong key are refused", "[policy-cli]") {
+TEST_CASE("mash-policy keygen, sign and verify, tampering and the wrong key are refused", "[policy-cli]") {
   Cli cli;
   std::string out;
   REQUIRE(cli.run_policy("keygen --out " + cli.path("signer.key"), &out) == 0);

@@ -1,0 +1,43 @@
+// Status changes of enquiries, pushed to the browsers and scripts that are watching
+// (GET /api/v1/events). Each watcher sees only what need-to-know lets them see: a researcher the
+// enquiries they own, a manager their team's; optionally one enquiry only. Events carry ids,
+// agency codes and status codes, never case content.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http_server.h"
+
+namespace mash::broker {
+
+struct Watcher {
+  std::string user_id, role, team;
+  std::string enquiry;  // empty: every enquiry the watcher may see
+};
+
+class StatusHub {
+ public:
+  explicit StatusHub(size_t max_watchers = 4096) : max_watchers_(max_watchers) {}
+  // False when the hub is full.
+  bool watch(std::shared_ptr<EventStream> stream, Watcher who);
+  // Sends `event` ("status", ...) with `data` to every watcher that may see this enquiry.
+  void publish(const std::string& enquiry, const std::string& owner, const std::string& team, const char* event,
+               const nlohmann::json& data);
+  size_t watchers() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<EventStream> stream;
+    Watcher who;
+  };
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+  size_t max_watchers_;
+};
+
+}  // namespace mash::broker

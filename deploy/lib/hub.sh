@@ -1,0 +1,104 @@
+# Sourced by deploy/demo.sh and deploy/bench.sh: a whole hub on loopback in one directory.
+# A broker and five agency agents, a throwaway PKI, a signed agreement, synthetic extracts.
+# Expects the binaries in build*/bin (HUB_BIN) and the working directory at the repository root.
+#
+#   hub_prepare DIR ISA HOUSEHOLDS LINK_PORT HTTP_PORT   make everything under DIR (recreated)
+#   hub_start DIR                                        start the broker and agents (pids in DIR/pids)
+#   hub_stop DIR                                         stop them
+# DIR/logins.txt holds "user password" lines for demo.admin and demo.researcher (0600).
+
+hub_agencies=(police health education probation housing)
+HUB_BIN=${HUB_BIN:-build/bin}
+
+hub_stop() {
+  local dir=$1
+  if [ -f "$dir/pids" ]; then
+    # Agents first, then the broker, so that agents do not log a lost broker on the way out.
+    tac "$dir/pids" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
+    rm -f "$dir/pids"
+  fi
+}
+
+hub_port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is in use; $2" >&2
+    return 1
+  fi
+}
+
+hub_prepare() {
+  local dir=$1 isa=$2 households=$3 port=$4 http_port=$5 a
+  hub_stop "$dir"
+  rm -rf "$dir"; mkdir -p "$dir"; chmod 700 "$dir"
+
+  echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
+  local args=(); for a in "${hub_agencies[@]}"; do args+=(--agency "$a"); done
+  certs/mash-pki dev-setup --dir "$dir/pki" --broker-name localhost "${args[@]}" > "$dir/pki.log"
+
+  echo "== the Information Sharing Agreement: $isa, signed (mash-policy sign)"
+  "$HUB_BIN"/mash-policy keygen --out "$dir/isa-signer.key" > /dev/null
+  cp "$isa" "$dir/isa.toml"
+  "$HUB_BIN"/mash-policy sign --key "$dir/isa-signer.key" "$dir/isa.toml" > /dev/null
+  echo "== synthetic agency extracts (mash-synth: $households households with noise and ground truth)"
+  "$HUB_BIN"/mash-synth --out "$dir/data" --households "$households" --seed 42 --referrals 500 | sed 's/^/   /'
+
+  echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
+  "$HUB_BIN"/mash-broker keygen --out "$dir/audit.key" > /dev/null
+  echo "== each agency's disclosure log signing key (mash-agent keygen); the hub gets the .pub files"
+  for a in "${hub_agencies[@]}"; do "$HUB_BIN"/mash-agent keygen --out "$dir/disclosure-$a.key" > /dev/null; done
+
+  hub_tls() {  # CERT KEY
+    printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
+  }
+  { printf '[link]\nlisten = "127.0.0.1:%s"\n[http]\nlisten = "127.0.0.1:%s"\n[store]\ndir = "store"\n' "$port" "$http_port"
+    printf '[audit]\ndir = "audit"\nsigning_key = "audit.key"\norigin = "mash-broker/demo"\ncheckpoint_interval_ms = 500\n'
+    printf '[witness]\ndir = "witness"\n[witness.agencies]\n'
+    for a in "${hub_agencies[@]}"; do printf '%s = "disclosure-%s.key.pub"\n' "$a" "$a"; done
+    printf '[policy]\nagreement = "isa.toml"\nsigner = "isa-signer.key.pub"\n'
+    hub_tls pki/broker.crt pki/broker.key; } > "$dir/broker.toml"
+  for a in "${hub_agencies[@]}"; do
+    { printf '[broker]\naddress = "127.0.0.1:%s"\nname = "localhost"\n' "$port"
+      printf '[disclosure]\ndir = "disclosure-%s"\nsigning_key = "disclosure-%s.key"\ncheckpoint_interval_ms = 500\n' "$a" "$a"
+      printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
+      printf '[store]\ndir = "store-%s"\n[policy]\nsigner = "isa-signer.key.pub"\nagreement = "isa.toml"\n' "$a"
+      hub_tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$dir/agent-$a.toml"
+  done
+  echo "== each agency imports its extract (mash-agent import)"
+  for a in "${hub_agencies[@]}"; do
+    printf '   %-10s ' "$a"
+    "$HUB_BIN"/mash-agent import --config "$dir/agent-$a.toml" --persons "$dir/data/$a/persons.csv" \
+      --facts "$dir/data/$a/facts.csv" > "$dir/import-$a.log" 2>&1 || { cat "$dir/import-$a.log"; return 1; }
+    tail -1 "$dir/import-$a.log"
+  done
+
+  echo "== accounts (mash-broker user add; passwords on standard input): an admin and a researcher"
+  local admin_pw researcher_pw
+  admin_pw="demo-admin-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+  researcher_pw="demo-researcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
+  printf '%s\n' "$admin_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.admin \
+    --name "Demo Admin" --role admin --team hub > /dev/null
+  printf '%s\n' "$researcher_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.researcher \
+    --name "Demo Researcher" --role researcher --team west > /dev/null
+  (umask 077; printf 'demo.admin %s\ndemo.researcher %s\n' "$admin_pw" "$researcher_pw" > "$dir/logins.txt")
+}
+
+# Starts the broker and the agents; returns once all agents are connected (or after 10 s).
+hub_start() {
+  local dir=$1 a
+  echo "== starting mash-broker"
+  "$HUB_BIN"/mash-broker --config "$dir/broker.toml" > "$dir/broker.log" 2>&1 &
+  echo $! >> "$dir/pids"
+  for _ in $(seq 50); do grep -q https-listening "$dir/broker.log" && break; sleep 0.1; done
+  grep -q https-listening "$dir/broker.log" || { cat "$dir/broker.log"; return 1; }
+  for a in "${hub_agencies[@]}"; do
+    echo "== starting mash-agent for $a"
+    "$HUB_BIN"/mash-agent --config "$dir/agent-$a.toml" > "$dir/agent-$a.log" 2>&1 &
+    echo $! >> "$dir/pids"
+  done
+  hub_connected=0
+  for _ in $(seq 100); do
+    hub_connected=$(grep -c "agent-connected" "$dir/broker.log" || true)
+    [ "$hub_connected" -ge ${#hub_agencies[@]} ] && break
+    sleep 0.1
+  done
+}
