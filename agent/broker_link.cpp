@@ -117,6 +117,8 @@ void BrokerLink::on_resolved(const boost::system::error_code& ec,
 void BrokerLink::on_connected(const boost::system::error_code& ec) {
   if (stopped_) return;
   if (ec) return fail_attempt("connect", ec.message());
+  boost::system::error_code nd;
+  stream_->lowest_layer().set_option(asio::ip::tcp::no_delay(true), nd);  // small frames go out at once
   stream_->async_handshake(asio::ssl::stream_base::client,
                            [self = shared_from_this()](auto ec) { self->on_handshake(ec); });
 }

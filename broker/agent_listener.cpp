@@ -202,6 +202,8 @@ void AgentListener::do_accept() {
     } else {
       self->counters_.accepted.fetch_add(1);
       self->open_.fetch_add(1);
+      boost::system::error_code nd;
+      socket.set_option(asio::ip::tcp::no_delay(true), nd);  // small frames go out at once
       std::make_shared<Connection>(self, std::move(socket))->start();
     }
     self->do_accept();

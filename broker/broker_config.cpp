@@ -50,7 +50,7 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   }
   MASH_TRY(log_format, cfg.string_or("log.format", "text"));
   if (!parse_log_format(*log_format, &out.log_format)) return cfg.error("log.format", "must be text or json");
-  MASH_TRY(threads, cfg.integer_or("broker.threads", 2, 1, 64));
+  MASH_TRY(threads, cfg.integer_or("broker.threads", 32, 1, 256));
   out.threads = static_cast<unsigned>(*threads);
 
   MASH_TRY(listen, cfg.string_or("link.listen", "0.0.0.0:7443"));

@@ -19,7 +19,7 @@ struct BrokerConfig {
   TlsFiles tls;                                  // [tls] ca, cert, key, crl
   std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   AgentListenerOptions listener;                 // [link] ...
-  unsigned threads = 2;                          // [broker] threads
+  unsigned threads = 32;                         // [broker] threads
   // [audit]: the access audit log (required: the broker records every step before acting).
   std::filesystem::path audit_dir;               // dir
   std::filesystem::path audit_key;               // signing_key (Ed25519, mode 0600)

@@ -31,7 +31,7 @@ TEST_CASE("a complete broker configuration loads with defaults", "[config]") {
   REQUIRE(cfg.ok());
   CHECK(cfg->agent_listen.port() == 7443);
   CHECK(cfg->listener.link.heartbeat_interval == std::chrono::milliseconds(10'000));
-  CHECK(cfg->threads == 2);
+  CHECK(cfg->threads == 32);
 }
 
 TEST_CASE("broker configuration errors name the key", "[config]") {

@@ -140,6 +140,7 @@ EnquiryDesk::EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& polic
       key_(std::move(signing_key)),
       pseudonyms_(std::move(pseudonyms)),
       log_(std::move(log)),
+      writer_(env),
       latency_buckets_(std::size(kLatencyBounds), 0) {}
 
 Status EnquiryDesk::open() {
@@ -460,94 +461,97 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
     return EnquiryError{503, "audit-unavailable", "the enquiry cannot be recorded, so it was not stored or sent", {}};
   }
 
-  // 2. Case content, encrypted under the enquiry's key.
+  // 2. Case content (encrypted under the enquiry's key), one signed copy per agency for the
+  //    outbox, and the index records, all in one operation of the store's group commit.
   std::string content = r.dump();
-  if (auto st = vault_.put(id, "request", std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(content.data()), content.size()));
-      !st.ok()) {
-    return EnquiryError{503, "unavailable", "the enquiry could not be stored: " + st.error().message, {}};
-  }
-
-  // 3. One signed copy per agency, into the outbox with the index record, in one transaction.
   json meta = {{"id", id}, {"case_ref", r["case_ref"]}, {"local_authority", r["local_authority"]},
                {"owner", actor.user_id}, {"team", actor.team}, {"brag", r["brag"]}, {"purpose", r["purpose"]},
                {"legal_basis", r["legal_basis"]}, {"consent", r["consent"]}, {"created_ms", now},
                {"deadline_ms", deadline}, {"policy_version", version}, {"agencies", json::object()}};
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> frames;
-  {
-    std::lock_guard lock(mu_);
-    auto txn = env_.begin_write();
-    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
-    for (const auto& a : c.agencies) {
-      std::vector<uint8_t> delivery;
-      std::string delivery_hex = random_hex16(&delivery);
-      capnp::MallocMessageBuilder b;
-      auto body = b.initRoot<wire::EnquiryBody>();
-      body.setId(capnp::Data::Reader(delivery.data(), delivery.size()));
-      body.setAgency(a.id);
-      body.setAgreementId(policy_.agreement().id);
-      body.setPolicyVersion(version);
-      body.setIssuedAtMs(now);
-      body.setDeadlineMs(deadline);
-      body.setCaseRef(r["case_ref"].get<std::string>());
-      body.setPurpose(r["purpose"].get<std::string>());
-      body.setLegalBasis(r["legal_basis"].get<std::string>());
-      body.setConsent(r["consent"].get<std::string>());
-      body.setBrag(r["brag"].get<std::string>());
-      body.setJustification(a.justification);
-      auto fields = body.initFields(static_cast<unsigned>(a.asked.size()));
-      for (unsigned i = 0; i < a.asked.size(); ++i) fields.set(i, a.asked[i]);
-      auto subjects = body.initSubjects(static_cast<unsigned>(r["subjects"].size()));
-      for (unsigned i = 0; i < r["subjects"].size(); ++i) {
-        const json& s = r["subjects"][i];
-        auto o = subjects[i];
-        o.setRef(s["ref"].get<std::string>());
-        o.setRole(s["role"].get<std::string>());
-        o.setForenames(s["forenames"].get<std::string>());
-        o.setSurname(s["surname"].get<std::string>());
-        o.setDateOfBirth(s["date_of_birth"].get<std::string>());
-        o.setGender(s["gender"].get<std::string>());
-        o.setPostcode(s["postcode"].get<std::string>());
-        o.setAddress(s["address"].get<std::string>());
-        auto other = o.initOtherNames(static_cast<unsigned>(s["other_names"].size()));
-        for (unsigned k = 0; k < s["other_names"].size(); ++k) other.set(k, s["other_names"][k].get<std::string>());
-        auto ids = o.initIdentifiers(static_cast<unsigned>(s["identifiers"].size()));
-        unsigned k = 0;
-        for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it, ++k) {
-          ids[k].setScheme(it.key());
-          ids[k].setValue(it.value().get<std::string>());
-        }
+  struct Copy {
+    std::string agency, delivery_hex;
+    std::vector<uint8_t> frame;
+  };
+  std::vector<Copy> copies;
+  for (const auto& a : c.agencies) {
+    std::vector<uint8_t> delivery;
+    std::string delivery_hex = random_hex16(&delivery);
+    capnp::MallocMessageBuilder b;
+    auto body = b.initRoot<wire::EnquiryBody>();
+    body.setId(capnp::Data::Reader(delivery.data(), delivery.size()));
+    body.setAgency(a.id);
+    body.setAgreementId(policy_.agreement().id);
+    body.setPolicyVersion(version);
+    body.setIssuedAtMs(now);
+    body.setDeadlineMs(deadline);
+    body.setCaseRef(r["case_ref"].get<std::string>());
+    body.setPurpose(r["purpose"].get<std::string>());
+    body.setLegalBasis(r["legal_basis"].get<std::string>());
+    body.setConsent(r["consent"].get<std::string>());
+    body.setBrag(r["brag"].get<std::string>());
+    body.setJustification(a.justification);
+    auto fields = body.initFields(static_cast<unsigned>(a.asked.size()));
+    for (unsigned i = 0; i < a.asked.size(); ++i) fields.set(i, a.asked[i]);
+    auto subjects = body.initSubjects(static_cast<unsigned>(r["subjects"].size()));
+    for (unsigned i = 0; i < r["subjects"].size(); ++i) {
+      const json& s = r["subjects"][i];
+      auto o = subjects[i];
+      o.setRef(s["ref"].get<std::string>());
+      o.setRole(s["role"].get<std::string>());
+      o.setForenames(s["forenames"].get<std::string>());
+      o.setSurname(s["surname"].get<std::string>());
+      o.setDateOfBirth(s["date_of_birth"].get<std::string>());
+      o.setGender(s["gender"].get<std::string>());
+      o.setPostcode(s["postcode"].get<std::string>());
+      o.setAddress(s["address"].get<std::string>());
+      auto other = o.initOtherNames(static_cast<unsigned>(s["other_names"].size()));
+      for (unsigned k = 0; k < s["other_names"].size(); ++k) other.set(k, s["other_names"][k].get<std::string>());
+      auto ids = o.initIdentifiers(static_cast<unsigned>(s["identifiers"].size()));
+      unsigned k = 0;
+      for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it, ++k) {
+        ids[k].setScheme(it.key());
+        ids[k].setValue(it.value().get<std::string>());
       }
-      auto bytes = serialize_message(b);
-      auto sig = sign_envelope(key_, kEnquiryDomain, bytes);
-      auto frame = make_enquiry_frame(delivery, bytes, sig, FrameLimits{});
-      json out = {{"frame", to_base64(frame)}};
-      if (auto st = txn->put(outbox_, a.id + "/" + delivery_hex, out.dump()); !st.ok()) {
-        return EnquiryError{503, "unavailable", st.error().message, {}};
-      }
-      if (auto st = txn->put(deliveries_, delivery_hex, id + "/" + a.id); !st.ok()) {
-        return EnquiryError{503, "unavailable", st.error().message, {}};
-      }
-      meta["agencies"][a.id] = {{"delivery", delivery_hex}, {"status", "queued"}, {"fields", a.asked},
-                                {"not_permitted", a.not_permitted}, {"updated_ms", now}};
-      frames.emplace_back(a.id, std::move(frame));
     }
-    if (auto st = txn->put(enquiries_, id, meta.dump()); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
-    if (auto st = txn->put(due_, ms_key(deadline) + "/" + id, ""); !st.ok()) {
-      return EnquiryError{503, "unavailable", st.error().message, {}};
+    auto bytes = serialize_message(b);
+    auto sig = sign_envelope(key_, kEnquiryDomain, bytes);
+    auto frame = make_enquiry_frame(delivery, bytes, sig, FrameLimits{});
+    meta["agencies"][a.id] = {{"delivery", delivery_hex}, {"status", "queued"}, {"fields", a.asked},
+                              {"not_permitted", a.not_permitted}, {"updated_ms", now}};
+    copies.push_back({a.id, delivery_hex, std::move(frame)});
+  }
+  std::vector<std::string> crossed;
+  Status stored = writer_.run([&](Txn& txn) -> Status {
+    if (auto st = vault_.put(txn, id, "request",
+                             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(content.data()), content.size()));
+        !st.ok()) {
+      return st;
     }
-    if (auto st = txn->put(by_owner_, actor.user_id + "/" + ms_key(now) + "/" + id, ""); !st.ok()) {
-      return EnquiryError{503, "unavailable", st.error().message, {}};
+    for (const auto& cp : copies) {
+      json out = {{"frame", to_base64(cp.frame)}};
+      if (auto st = txn.put(outbox_, cp.agency + "/" + cp.delivery_hex, out.dump()); !st.ok()) return st;
+      if (auto st = txn.put(deliveries_, cp.delivery_hex, id + "/" + cp.agency); !st.ok()) return st;
     }
-    if (auto st = txn->commit(); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+    if (auto st = txn.put(enquiries_, id, meta.dump()); !st.ok()) return st;
+    if (auto st = txn.put(due_, ms_key(deadline) + "/" + id, ""); !st.ok()) return st;
+    if (auto st = txn.put(by_owner_, actor.user_id + "/" + ms_key(now) + "/" + id, ""); !st.ok()) return st;
+    auto lookups = count_lookups(txn, actor.user_id, id, e.subjects, now);
+    if (!lookups.ok()) return lookups.error();
+    crossed = std::move(lookups).value();
+    return {};
+  });
+  if (!stored.ok()) {
+    log_.error("enquiry-not-stored", {{"enquiry", id}, {"reason", stored.error().message}});
+    return EnquiryError{503, "unavailable", "the enquiry could not be stored: " + stored.error().message, {}};
   }
   for (const auto& a : c.agencies) {
     count_status("", "queued");
     notify(meta, a.id);
   }
-  flag_repeated_lookups(actor, id, r["case_ref"], e.subjects, now);
+  if (!crossed.empty()) raise_repeated_lookup_flag(actor, id, r["case_ref"], crossed);
   // 4. Send to the agents that are connected; the others get it when they connect.
-  for (auto& [agency, frame] : frames) {
-    if (listener_) listener_->send_to(agency, std::move(frame));
+  for (auto& cp : copies) {
+    if (listener_) listener_->send_to(cp.agency, std::move(cp.frame));
   }
   log_.info("enquiry-created", {{"enquiry", id}, {"agencies", agency_list}});
   return json{{"id", id}, {"deadline_ms", deadline}, {"agencies", meta["agencies"]}};
@@ -593,39 +597,45 @@ void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency);
 void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id) {
   const std::string d = to_hex(delivery_id);
   std::string enquiry;
-  {
-    std::lock_guard lock(mu_);
-    auto txn = env_.begin_write();
-    if (!txn.ok()) return;
-    auto link = txn->get(deliveries_, d);
-    if (!link.ok() || !*link) return;
+  json meta;
+  bool changed = false, first = false;
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    enquiry.clear();
+    changed = first = false;
+    auto link = txn.get(deliveries_, d);
+    if (!link.ok()) return link.error();
+    if (!*link) return {};
     std::string target(**link);
     auto slash = target.find('/');
-    if (slash == std::string::npos || target.substr(slash + 1) != agency) return;  // another agency's id
+    if (slash == std::string::npos || target.substr(slash + 1) != agency) return {};  // another agency's id
     enquiry = target.substr(0, slash);
-    (void)txn->del(outbox_, agency + "/" + d);
-    auto m = txn->get(enquiries_, enquiry);
-    json meta;
-    bool changed = false;
-    if (m.ok() && *m) {
-      meta = json::parse(**m);
-      auto& a = meta["agencies"][agency];
-      if (a["status"] == "queued") {
-        a["status"] = "delivered";
-        a["updated_ms"] = unix_millis_now();
-        changed = true;
-      } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
-        a["was"] = "delivered";  // delivered late: still overdue
-      }
-      if (!a.contains("delivered_ms")) a["delivered_ms"] = unix_millis_now();
-      (void)txn->put(enquiries_, enquiry, meta.dump());
+    if (auto r = txn.del(outbox_, agency + "/" + d); !r.ok()) return r.error();
+    auto m = txn.get(enquiries_, enquiry);
+    if (!m.ok()) return m.error();
+    if (!*m) return {};
+    meta = json::parse(**m);
+    auto& a = meta["agencies"][agency];
+    if (a["status"] == "queued") {
+      a["status"] = "delivered";
+      a["updated_ms"] = unix_millis_now();
+      changed = true;
+    } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
+      a["was"] = "delivered";  // delivered late: still overdue
     }
-    if (auto st = txn->commit(); !st.ok()) return;
-    if (changed) {
-      count_status("queued", "delivered");
-      notify(meta, agency);
-    }
+    first = !a.contains("delivered_ms");
+    if (first) a["delivered_ms"] = unix_millis_now();
+    return txn.put(enquiries_, enquiry, meta.dump());
+  });
+  if (!st.ok()) {
+    log_.error("delivery-not-stored", {{"agency", agency}, {"reason", st.error().message}});
+    return;  // the copy stays in the outbox and goes again at the next connection
   }
+  if (enquiry.empty()) return;
+  if (changed) {
+    count_status("queued", "delivered");
+    notify(meta, agency);
+  }
+  if (!first) return;  // a repeated acknowledgement
   AuditEvent e;
   e.type = "enquiry.delivered";
   e.actor = "agent:" + agency;
@@ -653,9 +663,9 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
     std::string ref = s.getRef().cStr();
     if (ref.size() <= 16 && is_code(ref, 16, false)) e.extra["subject." + ref] = outcome_code(s.getOutcome());
   }
-  std::lock_guard lock(mu_);
-  // Which enquiry, and what is already held. (Read first: the vault writes in its own
-  // transaction, so it must not run inside ours.)
+  // One answer per delivery at a time (a repeated answer may arrive while the first is stored).
+  std::lock_guard serial(answer_locks_[std::hash<std::string>{}(d) % answer_locks_.size()]);
+  // Which enquiry, and what is already held.
   std::string enquiry;
   json meta;
   {
@@ -671,7 +681,6 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
     if (!m.ok() || !*m) return false;
     meta = json::parse(**m);
   }
-  const std::string current = meta["agencies"][answer.agency].value("status", "queued");
   const bool late = unix_millis_now() > meta["deadline_ms"].get<int64_t>();
 
   // 1. The audit record first, once: an agent sends its answer again until it is acknowledged
@@ -704,41 +713,49 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
     }
   }
 
-  // 2. The answer and the new status. A final answer already held is kept; an overdue agency
-  //    that puts its answer up for review stays overdue until it answers.
-  bool final_held = current == "answered" || current == "declined";
-  if (current == "overdue" && status == "awaiting-review") {
-    auto txn = env_.begin_write();
-    if (!txn.ok()) return false;
-    meta["agencies"][answer.agency]["was"] = "awaiting-review";
-    if (!txn->put(enquiries_, enquiry, meta.dump()).ok() || !txn->commit().ok()) return false;
-    return true;
-  }
-  if (final_held) {
-    if (recorded) log_.info("answer-repeated", {{"enquiry", enquiry}, {"agency", answer.agency}});
-    return true;
-  }
-  if (status != "awaiting-review") {
-    if (auto st = vault_.put(enquiry, "answer." + answer.agency,
-                             std::span<const uint8_t>(answer.body.data(), answer.body.size()));
-        !st.ok()) {
-      log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
-      return false;
+  // 2. The answer and the new status, read and changed in one operation. A final answer already
+  //    held is kept; an overdue agency that puts its answer up for review stays overdue until it
+  //    answers.
+  std::string before;
+  bool changed = false;
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    changed = false;
+    auto m = txn.get(enquiries_, enquiry);
+    if (!m.ok()) return m.error();
+    if (!*m) return make_error(ErrorCode::kNotFound, "the enquiry is gone");
+    meta = json::parse(**m);
+    auto& a = meta["agencies"][answer.agency];
+    before = a.value("status", "queued");
+    if (before == "answered" || before == "declined") return {};
+    if (before == "overdue" && status == "awaiting-review") {
+      a["was"] = "awaiting-review";
+      return txn.put(enquiries_, enquiry, meta.dump());
     }
+    if (status != "awaiting-review") {
+      if (auto s = vault_.put(txn, enquiry, "answer." + answer.agency,
+                              std::span<const uint8_t>(answer.body.data(), answer.body.size()));
+          !s.ok()) {
+        return s;
+      }
+    }
+    a["status"] = status;
+    a["updated_ms"] = unix_millis_now();
+    if (late) a["late"] = true;
+    if (auto r = txn.del(outbox_, answer.agency + "/" + d); !r.ok()) return r.error();
+    changed = before != status;
+    return txn.put(enquiries_, enquiry, meta.dump());
+  });
+  if (!st.ok()) {
+    log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
+    return false;  // not acknowledged: the agent sends it again
   }
-  auto txn = env_.begin_write();
-  if (!txn.ok()) return false;
-  auto& a = meta["agencies"][answer.agency];
-  a["status"] = status;
-  a["updated_ms"] = unix_millis_now();
-  if (late) a["late"] = true;
-  (void)txn->del(outbox_, answer.agency + "/" + d);
-  if (auto st = txn->put(enquiries_, enquiry, meta.dump()); !st.ok()) return false;
-  if (auto st = txn->commit(); !st.ok()) return false;
-  if (current != status) {
-    count_status(current, status);
+  if (changed) {
+    count_status(before, status);
     if (status != "awaiting-review") observe_latency(unix_millis_now() - meta.value("created_ms", int64_t{0}));
     notify(meta, answer.agency);
+  } else if (recorded) {
+    log_.info("answer-repeated", {{"enquiry", enquiry}, {"agency", answer.agency}});
+    return true;
   }
   log_.info("answer-received", {{"enquiry", enquiry}, {"agency", answer.agency}, {"status", status}});
   return true;
@@ -879,7 +896,6 @@ std::variant<json, EnquiryError> EnquiryDesk::decide(const std::string& id, cons
     errors["rationale"] = "say why (at least 10 characters)";
   }
   if (!errors.empty()) return EnquiryError{400, "invalid", "the decision has errors; nothing was recorded", errors};
-  std::lock_guard lock(mu_);
   json meta;
   {
     auto txn = env_.begin_read();
@@ -902,15 +918,20 @@ std::variant<json, EnquiryError> EnquiryDesk::decide(const std::string& id, cons
   }
   json d = {{"decision", decision}, {"rationale", rationale}, {"by", actor.user_id}, {"at_ms", unix_millis_now()}};
   std::string bytes = d.dump();
-  if (auto st = vault_.put(id, "decision", std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-      !st.ok()) {
-    return EnquiryError{503, "unavailable", st.error().message, {}};
-  }
-  auto txn = env_.begin_write();
-  if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
-  meta["decision"] = decision;
-  if (auto st = txn->put(enquiries_, id, meta.dump()); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
-  if (auto st = txn->commit(); !st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    if (auto s = vault_.put(txn, id, "decision",
+                            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+        !s.ok()) {
+      return s;
+    }
+    auto m = txn.get(enquiries_, id);
+    if (!m.ok()) return m.error();
+    if (!*m) return make_error(ErrorCode::kNotFound, "the enquiry is gone");
+    json current = json::parse(**m);
+    current["decision"] = decision;
+    return txn.put(enquiries_, id, current.dump());
+  });
+  if (!st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
   return json{{"id", id}, {"decision", decision}};
 }
 
@@ -1051,7 +1072,6 @@ size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
   }
   size_t marked = 0;
   for (const auto& [key, id] : due) {
-    std::lock_guard lock(mu_);
     json meta;
     {
       auto txn = env_.begin_read();
@@ -1081,19 +1101,30 @@ size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
         return marked;  // tried again at the next sweep
       }
     }
-    auto txn = env_.begin_write();
-    if (!txn.ok()) return marked;
+    // The marks, on the record as it is now (an answer may have come in meanwhile).
     std::vector<std::pair<std::string, std::string>> changes;
-    for (const auto& agency : late) {
-      auto& a = meta["agencies"][agency];
-      changes.emplace_back(a.value("status", ""), agency);
-      a["was"] = a["status"];
-      a["status"] = "overdue";
-      a["updated_ms"] = now_ms;
-    }
-    if (!late.empty()) (void)txn->put(enquiries_, id, meta.dump());
-    (void)txn->del(due_, key);
-    if (!txn->commit().ok()) return marked;
+    Status st = writer_.run([&](Txn& txn) -> Status {
+      changes.clear();
+      auto m = txn.get(enquiries_, id);
+      if (!m.ok()) return m.error();
+      if (*m) {
+        meta = json::parse(**m);
+        for (const auto& agency : late) {
+          auto& a = meta["agencies"][agency];
+          if (!pending(a.value("status", ""))) continue;
+          changes.emplace_back(a.value("status", ""), agency);
+          a["was"] = a["status"];
+          a["status"] = "overdue";
+          a["updated_ms"] = now_ms;
+        }
+        if (!changes.empty()) {
+          if (auto s = txn.put(enquiries_, id, meta.dump()); !s.ok()) return s;
+        }
+      }
+      if (auto r = txn.del(due_, key); !r.ok()) return r.error();
+      return {};
+    });
+    if (!st.ok()) return marked;
     for (const auto& [before, agency] : changes) {
       count_status(before, "overdue");
       notify(meta, agency);
@@ -1106,34 +1137,35 @@ size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
   return marked;
 }
 
-void EnquiryDesk::flag_repeated_lookups(const EnquiryActor& actor, const std::string& enquiry,
-                                        const std::string& case_ref, const std::vector<std::string>& pseudonyms,
-                                        int64_t now_ms) {
+Result<std::vector<std::string>> EnquiryDesk::count_lookups(Txn& txn, const std::string& user_id,
+                                                            const std::string& enquiry,
+                                                            const std::vector<std::string>& pseudonyms, int64_t now_ms) {
   std::vector<std::string> crossed;
-  {
-    std::lock_guard lock(mu_);
-    auto txn = env_.begin_write();
-    if (!txn.ok()) return;
-    for (const auto& p : pseudonyms) {
-      const std::string prefix = actor.user_id + "/" + p + "/";
-      std::vector<std::string> old;
-      int in_window = 0;
-      {
-        auto cur = txn->cursor(lookups_);
-        if (!cur.ok() || !cur->seek(prefix).ok()) continue;
-        const std::string from = prefix + ms_key(now_ms - kRepeatWindowMs);
-        for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
-          if (cur->key() < from) old.emplace_back(cur->key());
-          else ++in_window;
-        }
+  for (const auto& p : pseudonyms) {
+    const std::string prefix = user_id + "/" + p + "/";
+    std::vector<std::string> old;
+    int in_window = 0;
+    {
+      auto cur = txn.cursor(lookups_);
+      if (!cur.ok()) return cur.error();
+      if (auto st = cur->seek(prefix); !st.ok()) return st.error();
+      const std::string from = prefix + ms_key(now_ms - kRepeatWindowMs);
+      for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
+        if (cur->key() < from) old.emplace_back(cur->key());
+        else ++in_window;
       }
-      for (const auto& k : old) (void)txn->del(lookups_, k);  // outside the window: forgotten
-      (void)txn->put(lookups_, prefix + ms_key(now_ms) + "/" + enquiry, "");
-      if (in_window + 1 == kRepeatLookups + 1) crossed.push_back(p);
     }
-    if (!txn->commit().ok()) return;
+    for (const auto& k : old) {
+      if (auto st = txn.del(lookups_, k); !st.ok()) return st.error();  // outside the window: forgotten
+    }
+    if (auto st = txn.put(lookups_, prefix + ms_key(now_ms) + "/" + enquiry, ""); !st.ok()) return st.error();
+    if (in_window == kRepeatLookups) crossed.push_back(p);  // this lookup takes it over the limit
   }
-  if (crossed.empty()) return;
+  return crossed;
+}
+
+void EnquiryDesk::raise_repeated_lookup_flag(const EnquiryActor& actor, const std::string& enquiry,
+                                             const std::string& case_ref, const std::vector<std::string>& crossed) {
   AuditEvent e;
   e.type = "flag.raised";
   e.actor = "hub";

@@ -14,6 +14,7 @@
 //   never sees case content.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +32,7 @@
 #include "case_vault.h"
 #include "crypto.h"
 #include "engine.h"
+#include "group_commit.h"
 #include "lmdb_store.h"
 #include "log.h"
 #include "pseudonym.h"
@@ -100,10 +102,13 @@ class EnquiryDesk {
   void notify(const nlohmann::json& meta, const std::string& agency);
   void count_status(const std::string& from, const std::string& to);
   void observe_latency(int64_t ms);
-  // Counts the user's lookups of each pseudonym in the window; raises one flag for the DPO
-  // (audited) when this enquiry takes any of them over the limit.
-  void flag_repeated_lookups(const EnquiryActor& actor, const std::string& enquiry, const std::string& case_ref,
-                             const std::vector<std::string>& pseudonyms, int64_t now_ms);
+  // Counts the user's lookups of each pseudonym in the window (forgetting older ones); returns
+  // the pseudonyms this enquiry takes over the limit.
+  Result<std::vector<std::string>> count_lookups(Txn& txn, const std::string& user_id, const std::string& enquiry,
+                                                 const std::vector<std::string>& pseudonyms, int64_t now_ms);
+  // One flag for the DPO (audited) for this enquiry's pseudonyms that went over the limit.
+  void raise_repeated_lookup_flag(const EnquiryActor& actor, const std::string& enquiry, const std::string& case_ref,
+                                  const std::vector<std::string>& crossed);
 
   Env& env_;
   CaseVault& vault_;
@@ -114,7 +119,8 @@ class EnquiryDesk {
   Logger log_;
   AgentListener* listener_ = nullptr;
   Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_;
-  std::mutex mu_;  // one writer of enquiry records at a time (status changes read-modify-write)
+  std::array<std::mutex, 64> answer_locks_;  // by delivery id
+  GroupCommit writer_;  // every write to the store: read-modify-write inside one operation
   StatusHub hub_;
   mutable std::mutex metrics_mu_;
   std::map<std::string, int64_t> status_counts_;

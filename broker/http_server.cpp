@@ -363,6 +363,8 @@ void HttpServer::do_accept() {
         self->log_.warn("https-over-capacity", {{"max_connections", self->options_.max_connections}});
       } else {
         self->open_.fetch_add(1);
+        boost::system::error_code nd;
+        socket.set_option(asio::ip::tcp::no_delay(true), nd);  // responses and events go out at once
         std::make_shared<Session>(self, std::move(socket))->start();
       }
     }

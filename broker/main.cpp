@@ -3,6 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/post.hpp>
 
 #include <cstring>
 #include <functional>
@@ -391,13 +393,21 @@ int main(int argc, char** argv) {
   config->listener.software = std::string("mash-broker ") + MASH_VERSION;
   auto listener = std::make_shared<mash::broker::AgentListener>(
       io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
+  boost::asio::thread_pool link_work(config->threads);
   if (desk) {
     desk->attach(listener.get());
     mash::broker::AgentListenerHandlers handlers;
     auto* d = desk.get();
     handlers.on_connected = [d](const std::string& agency) { d->on_connected(agency); };
-    handlers.on_acknowledged = [d](const std::string& agency, std::vector<uint8_t> id) { d->on_acknowledged(agency, id); };
-    handlers.on_answer = [d](mash::broker::AgentAnswer a, std::function<void(bool)> stored) { stored(d->on_answer(a)); };
+    // Acknowledgements and answers wait on durable writes: they run on a pool, off the link's
+    // strand, so that one agency's answers share commits instead of queueing one fsync each.
+    // An answer is acknowledged to the agent only once stored; one not stored comes again.
+    handlers.on_acknowledged = [d, &link_work](const std::string& agency, std::vector<uint8_t> id) {
+      boost::asio::post(link_work, [d, agency, id = std::move(id)] { d->on_acknowledged(agency, id); });
+    };
+    handlers.on_answer = [d, &link_work](mash::broker::AgentAnswer a, std::function<void(bool)> stored) {
+      boost::asio::post(link_work, [d, a = std::move(a), stored = std::move(stored)] { stored(d->on_answer(a)); });
+    };
     listener->set_handlers(std::move(handlers));
   }
   if (auto st = listener->listen(config->agent_listen); !st.ok()) {
@@ -446,6 +456,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < config->threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  link_work.join();  // answers in hand are stored (or, unacknowledged, come again)
   log.info("stopped");
   return 0;
 }

@@ -740,40 +740,50 @@ Result<std::optional<Session>> UserStore::check_session(std::string_view token, 
   if (!key.ok()) return key.error();
   // The lookup by hash is not constant time, which is fine: it can only leak the hash, and
   // the hash of an unknown token says nothing about a live one.
-  auto txn = env_.begin_write();
-  if (!txn.ok()) return txn.error();
-  auto v = txn->get(sessions_, *key);
-  if (!v.ok()) return v.error();
-  if (!*v) return std::optional<Session>();
-  auto rec = decode_session(**v);
-  if (!rec.ok()) return rec.error();
-
-  auto end_session = [&]() -> Result<std::optional<Session>> {
-    if (Status s = delete_session(*txn, *key, rec->user_id); !s.ok()) return s.error();
-    if (Status s = txn->commit(); !s.ok()) return s.error();
-    return std::optional<Session>();
-  };
-  if (now_ms >= expires_at(rec->created_ms, rec->last_used_ms)) return end_session();
-  auto user = load(*txn, rec->user_id);
-  if (!user.ok()) return user.error();
-  if (!*user || (*user)->user.disabled) return end_session();
-
-  // Time may step backwards (clock adjustments); last use never does.
-  rec->last_used_ms = std::max(rec->last_used_ms, now_ms);
-  Status put = txn->put(sessions_, *key,
-                        encode_session(rec->user_id, rec->csrf, rec->created_ms, rec->last_used_ms));
-  if (!put.ok()) return put.error();
-  if (Status s = txn->commit(); !s.ok()) return s.error();
-
-  Session s;
-  s.csrf = rec->csrf;
-  s.user_id = rec->user_id;
-  s.role = (*user)->user.role;
-  s.team = (*user)->user.team;
-  s.created_ms = rec->created_ms;
-  s.last_used_ms = rec->last_used_ms;
-  s.expires_ms = expires_at(rec->created_ms, rec->last_used_ms);
-  return std::optional<Session>(std::move(s));
+  // Most checks only read; a write transaction is taken only to end a session or to move its
+  // last use on, and then everything is read again inside it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool writing = attempt == 1;
+    auto txn = writing ? env_.begin_write() : env_.begin_read();
+    if (!txn.ok()) return txn.error();
+    auto v = txn->get(sessions_, *key);
+    if (!v.ok()) return v.error();
+    if (!*v) return std::optional<Session>();
+    auto rec = decode_session(**v);
+    if (!rec.ok()) return rec.error();
+    auto user = load(*txn, rec->user_id);
+    if (!user.ok()) return user.error();
+    const bool ended = now_ms >= expires_at(rec->created_ms, rec->last_used_ms) || !*user || (*user)->user.disabled;
+    // Time may step backwards (clock adjustments); last use never does. The last use is
+    // written when it has moved on by a hundredth of the idle time (18 s of the default 30
+    // minutes) or more, not on every request: a durable write per request would cost far more
+    // than the idle timeout gains from the precision.
+    const int64_t step = std::chrono::milliseconds(options_.session_idle).count() / 100;
+    const bool touch = !ended && now_ms - rec->last_used_ms >= step;
+    if ((ended || touch) && !writing) continue;  // again, for writing
+    if (ended) {
+      if (Status s = delete_session(*txn, *key, rec->user_id); !s.ok()) return s.error();
+      if (Status s = txn->commit(); !s.ok()) return s.error();
+      return std::optional<Session>();
+    }
+    if (touch) {
+      rec->last_used_ms = std::max(rec->last_used_ms, now_ms);
+      Status put = txn->put(sessions_, *key,
+                            encode_session(rec->user_id, rec->csrf, rec->created_ms, rec->last_used_ms));
+      if (!put.ok()) return put.error();
+      if (Status s = txn->commit(); !s.ok()) return s.error();
+    }
+    Session s;
+    s.csrf = rec->csrf;
+    s.user_id = rec->user_id;
+    s.role = (*user)->user.role;
+    s.team = (*user)->user.team;
+    s.created_ms = rec->created_ms;
+    s.last_used_ms = rec->last_used_ms;
+    s.expires_ms = expires_at(rec->created_ms, rec->last_used_ms);
+    return std::optional<Session>(std::move(s));
+  }
+  return make_error(ErrorCode::kInternal, "check_session: unreachable");
 }
 
 Status UserStore::logout(std::string_view token) {

@@ -401,8 +401,13 @@ TEST_CASE("login gives a session whose token is stored only as its SHA-256", "[u
   CHECK(checked->role == "researcher");
   CHECK(checked->team == "team-north");
   CHECK(checked->created_ms == kT0);
-  CHECK(checked->last_used_ms == kT0 + 5 * kSecond);
-  CHECK(checked->expires_ms == kT0 + 5 * kSecond + 1800 * kSecond);
+  // The last use moves on in steps of a hundredth of the idle time (18 s), not every check.
+  CHECK(checked->last_used_ms == kT0);
+  CHECK(checked->expires_ms == kT0 + 1800 * kSecond);
+  const auto later = f.check(s.token, kT0 + 20 * kSecond);
+  REQUIRE(later.has_value());
+  CHECK(later->last_used_ms == kT0 + 20 * kSecond);
+  CHECK(later->expires_ms == kT0 + 20 * kSecond + 1800 * kSecond);
   CHECK(csrf_matches(*checked, s.csrf));
   CHECK_FALSE(csrf_matches(*checked, s.token));
   CHECK_FALSE(csrf_matches(*checked, ""));

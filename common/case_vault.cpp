@@ -232,21 +232,29 @@ Status CaseVault::put(std::string_view case_id, std::string_view item,
                       std::span<const uint8_t> plaintext) {
   if (Status s = check_name("case id", case_id); !s.ok()) return s;
   if (Status s = check_name("item name", item); !s.ok()) return s;
+  Result<Txn> txn = env_->begin_write();
+  if (!txn.ok()) return txn.error();
+  if (Status s = put(*txn, case_id, item, plaintext); !s.ok()) return s;
+  return txn->commit();
+}
+
+Status CaseVault::put(Txn& txn, std::string_view case_id, std::string_view item,
+                      std::span<const uint8_t> plaintext) {
+  if (Status s = check_name("case id", case_id); !s.ok()) return s;
+  if (Status s = check_name("item name", item); !s.ok()) return s;
+  if (!txn.is_write()) return make_error(ErrorCode::kFailedPrecondition, "vault put needs a write transaction");
   if (plaintext.size() > CaseVaultLimits::kMaxPlaintextBytes) {
     return make_error(ErrorCode::kInvalidArgument,
                       "item " + std::string(item) + " is " + std::to_string(plaintext.size()) +
                           " bytes; the limit is " +
                           std::to_string(CaseVaultLimits::kMaxPlaintextBytes));
   }
-
-  Result<Txn> txn = env_->begin_write();
-  if (!txn.ok()) return txn.error();
   KeyBuffer key;
-  auto stored = txn->get(keys_, case_id);
+  auto stored = txn.get(keys_, case_id);
   if (!stored.ok()) return stored.error();
   if (!stored->has_value()) {
     random_bytes(key.bytes);
-    if (Status s = txn->put(keys_, case_id, seal(wrap_key_, case_key_ad(case_id), key.bytes));
+    if (Status s = txn.put(keys_, case_id, seal(wrap_key_, case_key_ad(case_id), key.bytes));
         !s.ok()) {
       return s;
     }
@@ -255,13 +263,7 @@ Status CaseVault::put(std::string_view case_id, std::string_view item,
   } else if (Status s = unwrap_case_key(wrap_key_, case_id, **stored, key); !s.ok()) {
     return s;
   }
-
-  if (Status s = txn->put(items_, item_key(case_id, item),
-                          seal(key.bytes, item_ad(case_id, item), plaintext));
-      !s.ok()) {
-    return s;
-  }
-  return txn->commit();
+  return txn.put(items_, item_key(case_id, item), seal(key.bytes, item_ad(case_id, item), plaintext));
 }
 
 Result<std::vector<uint8_t>> CaseVault::get(std::string_view case_id, std::string_view item) const {

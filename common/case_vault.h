@@ -78,6 +78,9 @@ class CaseVault {
   // kInvalidArgument for a bad id or name or a plaintext over 16 MiB; kFailedPrecondition if the
   // case was purged; kDataLoss if the stored case key does not decrypt.
   Status put(std::string_view case_id, std::string_view item, std::span<const uint8_t> plaintext);
+  // The same inside the caller's write transaction on the vault's environment (e.g. an
+  // operation of a GroupCommit), so that the item and the caller's own records land together.
+  Status put(Txn& txn, std::string_view case_id, std::string_view item, std::span<const uint8_t> plaintext);
 
   // kNotFound if the case or item does not exist; kFailedPrecondition "case X was purged on
   // <UTC time> (reason: ...)" if purged; kDataLoss if the case key or the item fails

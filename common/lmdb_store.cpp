@@ -26,6 +26,7 @@ struct Env::State {
 struct Txn::State {
   MDB_txn* txn = nullptr;  // null once the transaction has ended
   bool write = false;
+  bool nested = false;     // a child of a write transaction: the writer mark is the parent's
   Env::State* env = nullptr;
 
   // Ends the transaction: commits if commit is true, else aborts. Returns LMDB's code.
@@ -33,7 +34,7 @@ struct Txn::State {
     if (txn == nullptr) return 0;
     // Clear the writer mark while still holding LMDB's writer lock, so it cannot erase the mark
     // of the next writer.
-    if (write) env->writer.store(std::thread::id());
+    if (write && !nested) env->writer.store(std::thread::id());
     int rc = 0;
     if (commit) {
       rc = mdb_txn_commit(txn);  // frees the transaction even when it fails
@@ -263,6 +264,24 @@ Status Txn::commit() {
 }
 
 bool Txn::is_write() const { return state_ && state_->write; }
+
+Result<Txn> Txn::begin_child() {
+  if (!state_ || state_->txn == nullptr) return ended_error("begin_child");
+  if (!state_->write) {
+    return make_error(ErrorCode::kFailedPrecondition, "begin_child: only a write transaction has children");
+  }
+  MDB_txn* child = nullptr;
+  if (int rc = mdb_txn_begin(mdb_txn_env(state_->txn), state_->txn, 0, &child); rc != 0) {
+    return lmdb_error(rc, "cannot begin a nested transaction", mdb_txn_env(state_->txn));
+  }
+  auto s = std::make_shared<Txn::State>();
+  s->txn = child;
+  s->write = true;
+  s->nested = true;
+  s->env = state_->env;
+  ++state_->env->live_txns;
+  return Txn(std::move(s));
+}
 
 Result<Dbi> Txn::open_db(std::string_view name, bool create) {
   if (!state_ || state_->txn == nullptr) return ended_error("open_db");

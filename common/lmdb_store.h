@@ -88,6 +88,10 @@ class Txn {
   Status commit();
   void abort();
   bool is_write() const;
+  // A nested write transaction: its changes join this one's when it commits, and vanish alone
+  // when it aborts. This transaction must not be used until the child has ended, and the child
+  // must end first.
+  Result<Txn> begin_child();
 
   // Opens a named database; create needs a write transaction. Names must not be empty.
   Result<Dbi> open_db(std::string_view name, bool create);

@@ -62,8 +62,8 @@ if [ -z "${1:-}" ] || [[ "Roundtrip" =~ ${1} ]]; then
   . deploy/lib/hub.sh
   HUB_BIN=build-bench/bin
   rt=$(mktemp -d); trap 'hub_stop "$rt/hub"; rm -rf "$rt"' EXIT
-  sed -e 's/^enquiries_per_user_per_hour = .*/enquiries_per_user_per_hour = 1000000/' \
-      -e 's/^enquiries_per_user_per_day = .*/enquiries_per_user_per_day = 10000000/' \
+  sed -e 's/^enquiries_per_user_per_hour = .*/enquiries_per_user_per_hour = 100000/' \
+      -e 's/^enquiries_per_user_per_day = .*/enquiries_per_user_per_day = 1000000/' \
       policy/examples/tri-borough.toml > "$rt/isa.toml"
   link_port=${MASH_BENCH_PORT:-17443}; http_port=${MASH_BENCH_HTTP_PORT:-18443}
   hub_port_free "$link_port" "set MASH_BENCH_PORT"; hub_port_free "$http_port" "set MASH_BENCH_HTTP_PORT"
@@ -74,7 +74,7 @@ if [ -z "${1:-}" ] || [[ "Roundtrip" =~ ${1} ]]; then
     "$rt/hub/data/population.csv" | sort | head -1)
   subjects=$(awk -F, -v h="$household" 'NR > 1 && $2 == h { role = ($3 == "child") ? "child" : "other-adult";
       printf "%s{\"ref\": \"s%d\", \"role\": \"%s\", \"forenames\": \"%s\", \"surname\": \"%s\", \"date_of_birth\": \"%s\", \"postcode\": \"%s\"}",
-             (k++ ? ", " : ""), k, role, $4, $5, $6, $9; if (k == 3) exit }' "$rt/hub/data/population.csv")
+             (k++ ? ", " : ""), k, role, $4, $5, $6, $9; if (k == 3) exit }' <(sed 's/"[^"]*"//g' "$rt/hub/data/population.csv"))  # quoted addresses dropped
   cat > "$rt/enquiry.json" <<JSON
 {"case_ref": "BENCH-1", "local_authority": "hammersmith-fulham", "brag": "amber",
  "concerns": "Benchmark enquiry (synthetic data).", "purpose": "mash-risk-assessment",

@@ -5,6 +5,7 @@
 #   hub_prepare DIR ISA HOUSEHOLDS LINK_PORT HTTP_PORT   make everything under DIR (recreated)
 #   hub_start DIR                                        start the broker and agents (pids in DIR/pids)
 #   hub_stop DIR                                         stop them
+# Each step checks its own status (set -e does not reach into a function called in an || list).
 # DIR/logins.txt holds "user password" lines for demo.admin and demo.researcher (0600).
 
 hub_agencies=(police health education probation housing)
@@ -33,19 +34,19 @@ hub_prepare() {
 
   echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
   local args=(); for a in "${hub_agencies[@]}"; do args+=(--agency "$a"); done
-  certs/mash-pki dev-setup --dir "$dir/pki" --broker-name localhost "${args[@]}" > "$dir/pki.log"
+  certs/mash-pki dev-setup --dir "$dir/pki" --broker-name localhost "${args[@]}" > "$dir/pki.log" || return 1
 
   echo "== the Information Sharing Agreement: $isa, signed (mash-policy sign)"
-  "$HUB_BIN"/mash-policy keygen --out "$dir/isa-signer.key" > /dev/null
+  "$HUB_BIN"/mash-policy keygen --out "$dir/isa-signer.key" > /dev/null || return 1
   cp "$isa" "$dir/isa.toml"
-  "$HUB_BIN"/mash-policy sign --key "$dir/isa-signer.key" "$dir/isa.toml" > /dev/null
+  "$HUB_BIN"/mash-policy sign --key "$dir/isa-signer.key" "$dir/isa.toml" > /dev/null || return 1
   echo "== synthetic agency extracts (mash-synth: $households households with noise and ground truth)"
-  "$HUB_BIN"/mash-synth --out "$dir/data" --households "$households" --seed 42 --referrals 500 | sed 's/^/   /'
+  "$HUB_BIN"/mash-synth --out "$dir/data" --households "$households" --seed 42 --referrals 500 | sed 's/^/   /' || return 1
 
   echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
-  "$HUB_BIN"/mash-broker keygen --out "$dir/audit.key" > /dev/null
+  "$HUB_BIN"/mash-broker keygen --out "$dir/audit.key" > /dev/null || return 1
   echo "== each agency's disclosure log signing key (mash-agent keygen); the hub gets the .pub files"
-  for a in "${hub_agencies[@]}"; do "$HUB_BIN"/mash-agent keygen --out "$dir/disclosure-$a.key" > /dev/null; done
+  for a in "${hub_agencies[@]}"; do "$HUB_BIN"/mash-agent keygen --out "$dir/disclosure-$a.key" > /dev/null || return 1; done
 
   hub_tls() {  # CERT KEY
     printf '[tls]\nca = "pki/ca/ca.crt"\ncert = "%s"\nkey = "%s"\ncrl = "pki/ca/crl.pem"\n' "$1" "$2"
@@ -76,9 +77,9 @@ hub_prepare() {
   admin_pw="demo-admin-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
   researcher_pw="demo-researcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
   printf '%s\n' "$admin_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.admin \
-    --name "Demo Admin" --role admin --team hub > /dev/null
+    --name "Demo Admin" --role admin --team hub > /dev/null || return 1
   printf '%s\n' "$researcher_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.researcher \
-    --name "Demo Researcher" --role researcher --team west > /dev/null
+    --name "Demo Researcher" --role researcher --team west > /dev/null || return 1
   (umask 077; printf 'demo.admin %s\ndemo.researcher %s\n' "$admin_pw" "$researcher_pw" > "$dir/logins.txt")
 }
 

@@ -1,0 +1,74 @@
+#include "group_commit.h"
+
+namespace mash {
+
+Status GroupCommit::run(const std::function<Status(Txn&)>& op) {
+  Pending mine{&op, {}, false};
+  std::unique_lock lock(mu_);
+  queue_.push_back(&mine);
+  while (!mine.done) {
+    if (leading_) {
+      cv_.wait(lock);
+      continue;
+    }
+    leading_ = true;
+    std::deque<Pending*> batch;
+    while (!queue_.empty() && batch.size() < max_batch_) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    lock.unlock();
+    execute(batch);
+    lock.lock();
+    for (auto* p : batch) p->done = true;
+    ++commits_;
+    operations_ += batch.size();
+    leading_ = false;
+    cv_.notify_all();
+  }
+  return mine.result;
+}
+
+void GroupCommit::execute(std::deque<Pending*>& batch) {
+  auto txn = env_.begin_write();
+  if (!txn.ok()) {
+    for (auto* p : batch) p->result = txn.error();
+    return;
+  }
+  for (auto* p : batch) {
+    auto child = txn->begin_child();
+    if (!child.ok()) {
+      p->result = child.error();
+      continue;
+    }
+    Status st;
+    try {
+      st = (*p->op)(*child);
+    } catch (const std::exception& e) {
+      st = make_error(ErrorCode::kInternal, std::string("write failed: ") + e.what());
+    }
+    if (st.ok()) {
+      st = child->commit();
+    } else {
+      child->abort();
+    }
+    p->result = st;
+  }
+  if (Status st = txn->commit(); !st.ok()) {
+    for (auto* p : batch) {
+      if (p->result.ok()) p->result = st;
+    }
+  }
+}
+
+size_t GroupCommit::commits() const {
+  std::lock_guard lock(mu_);
+  return commits_;
+}
+
+size_t GroupCommit::operations() const {
+  std::lock_guard lock(mu_);
+  return operations_;
+}
+
+}  // namespace mash
