@@ -1,5 +1,9 @@
 #include "api.h"
 
+#include "audit_json.h"
+#include "audit_tools.h"
+#include "signed_note.h"
+
 #include <nlohmann/json.hpp>
 
 #include <sstream>
@@ -56,6 +60,50 @@ std::optional<json> parse_body(const HttpRequest& r, HttpResponse& error) {
     error = json_error(400, "bad-json", "the body is not valid JSON");
     return std::nullopt;
   }
+}
+
+// The query string as name -> value, percent-decoded; nullopt if malformed or too big.
+std::optional<std::map<std::string, std::string>> query_params(const std::string& q) {
+  std::map<std::string, std::string> out;
+  if (q.empty()) return out;
+  if (q.size() > 2048) return std::nullopt;
+  auto decode = [](std::string_view in) -> std::optional<std::string> {
+    std::string r;
+    for (size_t i = 0; i < in.size(); ++i) {
+      char c = in[i];
+      if (c == '+') {
+        r.push_back(' ');
+      } else if (c == '%') {
+        if (i + 2 >= in.size()) return std::nullopt;
+        auto hex = [](char h) -> int {
+          if (h >= '0' && h <= '9') return h - '0';
+          if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+          if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+          return -1;
+        };
+        int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        r.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        r.push_back(c);
+      }
+    }
+    return r;
+  };
+  size_t start = 0;
+  while (start <= q.size()) {
+    size_t end = q.find('&', start);
+    if (end == std::string::npos) end = q.size();
+    std::string_view part(q.data() + start, end - start);
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos || out.size() >= 16) return std::nullopt;
+    auto k = decode(part.substr(0, eq)), v = decode(part.substr(eq + 1));
+    if (!k || !v || k->empty() || out.count(*k)) return std::nullopt;
+    out[*k] = *v;
+    start = end + 1;
+  }
+  return out;
 }
 
 // A string member, or an error naming the field.
@@ -149,6 +197,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (r.path == "/api/v1/me" && r.method == "GET") return me(c);
   if (r.path.rfind("/api/v1/enquiries", 0) == 0) return enquiries(r, c);
   if (r.path == "/api/v1/events" && r.method == "GET") return events(r, c);
+  if (r.path.rfind("/api/v1/audit/", 0) == 0) return audit(r, c);
   if (r.path == "/api/v1/users" && r.method == "GET") return list_users(c);
   if (r.path == "/api/v1/users" && r.method == "POST") return add_user(r, c);
   const std::string prefix = "/api/v1/users/";
@@ -220,6 +269,136 @@ HttpResponse Api::events(const HttpRequest& r, const Caller& c) {
   HttpResponse out;
   out.events = stream;
   return out;
+}
+
+HttpResponse Api::audit(const HttpRequest& r, const Caller& c) {
+  // The audit trail is the DPO's: never case content, and every use of it is itself recorded.
+  if (c.session.role != "dpo") return json_error(403, "forbidden", "the audit trail is for the data protection officer");
+  auto reader = audit_.reader();
+  if (!reader.ok()) return json_error(503, "unavailable", "the audit log cannot be read: " + reader.error().message);
+  auto params = query_params(r.query);
+  if (!params) return json_error(400, "invalid", "the query string is malformed or too long");
+  auto param = [&](const char* k) { auto it = params->find(k); return it == params->end() ? std::string() : it->second; };
+  auto refuse = [](const Error& e) {
+    return json_error(e.code == ErrorCode::kInvalidArgument ? 400 : 503,
+                      e.code == ErrorCode::kInvalidArgument ? "invalid" : "unavailable", e.message);
+  };
+  AuditEvent used;
+  used.type = "audit.searched";
+  used.actor = c.session.user_id;
+  used.role = c.session.role;
+  json out;
+  std::string person_warning;
+  const std::string tool = r.path.substr(std::string("/api/v1/audit/").size());
+  auto person_of = [&](const json& body, std::vector<std::string>& pseudonyms) -> std::optional<HttpResponse> {
+    if (!pseudonymizer_) return json_error(503, "unavailable", "the hub's pseudonym key is not loaded");
+    if (!body.contains("person")) return json_error(400, "invalid", "give the person", {{"person", "is required"}});
+    auto person = person_from_json(body.at("person"));
+    if (!person.ok()) return json_error(400, "invalid", "the person cannot be used", {{"person", person.error().message}});
+    std::string warning;
+    auto p = person_pseudonyms(*person, *pseudonymizer_, &warning);
+    if (!p.ok()) return json_error(400, "invalid", "the person cannot be used", {{"person", p.error().message}});
+    pseudonyms = std::move(p).value();
+    person_warning = warning;
+    return std::nullopt;
+  };
+  if (tool == "events" && r.method == "GET") {
+    static const std::set<std::string> kKeys = {"user", "agency", "case", "enquiry", "type", "from", "to", "limit"};
+    for (const auto& [k, v] : *params) {
+      if (!kKeys.count(k)) return json_error(400, "invalid", "unknown parameter (use user, agency, case, enquiry, type, from, to, limit)");
+    }
+    AuditQuery q;
+    q.user = param("user");
+    q.agency = param("agency");
+    q.case_ref = param("case");
+    q.enquiry = param("enquiry");
+    q.type = param("type");
+    q.from = param("from");
+    q.to = param("to");
+    if (!param("limit").empty()) {
+      try {
+        q.limit = std::clamp<size_t>(std::stoul(param("limit")), 1, kDefaultAuditLimit);
+      } catch (...) {
+        return json_error(400, "invalid", "limit must be a number");
+      }
+    }
+    auto list = search(*reader, q);
+    if (!list.ok()) return refuse(list.error());
+    out = events_json(*list);
+    used.outcome = "events";
+    used.case_ref = code_safe(q.case_ref) ? q.case_ref : "";
+  } else if ((tool == "person" || tool == "subject-access-report") && r.method == "POST") {
+    HttpResponse error;
+    auto body = parse_body(r, error);
+    if (!body) return error;
+    std::vector<std::string> pseudonyms;
+    if (auto e = person_of(*body, pseudonyms)) return *e;
+    if (tool == "person") {
+      AuditQuery q;
+      q.persons = pseudonyms;
+      q.from = body->value("from", "");
+      q.to = body->value("to", "");
+      auto list = search(*reader, q);
+      if (!list.ok()) return refuse(list.error());
+      out = events_json(*list);
+      if (!person_warning.empty()) out["warning"] = person_warning;
+      used.outcome = "person";
+    } else {
+      auto report = subject_access_report(*reader, pseudonyms);
+      if (!report.ok()) return refuse(report.error());
+      out = sar_json(*report);
+      if (!person_warning.empty()) out["warning"] = person_warning;
+      used.outcome = "subject-access-report";
+    }
+    used.subjects = pseudonyms;
+    if (used.subjects.size() > 64) used.subjects.resize(64);
+  } else if (tool.rfind("cases/", 0) == 0 && tool.size() > 15 && tool.substr(tool.size() - 9) == "/timeline" &&
+             r.method == "GET") {
+    std::string case_ref = tool.substr(6, tool.size() - 15);
+    if (case_ref.empty() || case_ref.size() > 64) return json_error(400, "invalid", "no such case reference");
+    auto list = case_timeline(*reader, case_ref);
+    if (!list.ok()) return refuse(list.error());
+    out = events_json(*list);
+    used.outcome = "timeline";
+    used.case_ref = code_safe(case_ref) ? case_ref : "";
+  } else if ((tool == "statistics" || tool == "flags") && r.method == "GET") {
+    if (param("from").empty() || param("to").empty()) {
+      return json_error(400, "invalid", "from and to are required", {{"from", "e.g. 2026-12-01"}, {"to", "e.g. 2026-12-31"}});
+    }
+    if (tool == "statistics") {
+      auto st = access_statistics(*reader, param("from"), param("to"));
+      if (!st.ok()) return refuse(st.error());
+      out = statistics_json(*st);
+    } else {
+      auto flags = unusual_patterns(*reader, param("from"), param("to"));
+      if (!flags.ok()) return refuse(flags.error());
+      out = flags_json(*flags);
+    }
+    used.outcome = tool;
+  } else if (tool == "checkpoint" && r.method == "GET") {
+    // The latest signed checkpoint, its signature checked with the hub's key and its root
+    // recomputed from the stored tree. (`mash-audit verify` checks every record offline.)
+    auto note = audit_.latest_checkpoint();
+    if (!note.ok()) return json_error(503, "unavailable", "no checkpoint yet: " + note.error().message);
+    NoteVerifier verifier(audit_.origin(), audit_.verify_key());
+    auto cp = verifier.verify(*note, audit_.origin());
+    bool signature_ok = cp.ok();
+    bool root_ok = false;
+    if (cp.ok()) {
+      auto root = audit_.root(cp->size);
+      root_ok = root.ok() && *root == cp->root;
+    }
+    out = {{"checkpoint", *note}, {"origin", audit_.origin()}, {"size", cp.ok() ? cp->size : 0},
+           {"records", audit_.size()}, {"signature_valid", signature_ok}, {"root_matches", root_ok},
+           {"verified", signature_ok && root_ok}};
+    used.outcome = "checkpoint";
+  } else {
+    return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+  }
+  if (auto st = record(used); !st.ok()) {
+    return json_error(503, "audit-unavailable", "this search cannot be recorded, so nothing is shown");
+  }
+  return ok_json(out);
 }
 
 HttpResponse Api::healthz() { return ok_json({{"status", "ok"}}); }

@@ -24,6 +24,7 @@
 #include "enquiries.h"
 #include "http_server.h"
 #include "log.h"
+#include "pseudonym.h"
 #include "users.h"
 
 namespace mash::broker {
@@ -41,6 +42,8 @@ class Api {
   HttpResponse handle(const HttpRequest& request);
   // Enquiries need the agreement; without one these endpoints answer 503.
   void set_desk(EnquiryDesk* desk) { desk_ = desk; }
+  // The DPO's person searches turn details into pseudonyms with the hub's key.
+  void set_pseudonymizer(Pseudonymizer p) { pseudonymizer_.emplace(std::move(p)); }
 
  private:
   struct Caller {
@@ -63,6 +66,7 @@ class Api {
   std::variant<Caller, HttpResponse> authenticate(const HttpRequest& r);
   HttpResponse enquiries(const HttpRequest& r, const Caller& c);
   HttpResponse events(const HttpRequest& r, const Caller& c);
+  HttpResponse audit(const HttpRequest& r, const Caller& c);
   Status record(AuditEvent e);
 
   ApiOptions options_;
@@ -70,6 +74,7 @@ class Api {
   AuditLog& audit_;
   AgentRegistry& registry_;
   EnquiryDesk* desk_ = nullptr;
+  std::optional<Pseudonymizer> pseudonymizer_;
   Logger log_;
   std::mutex metrics_mu_;
   std::map<std::string, uint64_t> requests_by_status_;

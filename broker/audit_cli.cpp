@@ -1,6 +1,7 @@
 // `mash-broker audit ...`: option parsing, the person file, and tables or JSON over
 // audit_tools.h. See audit_cli.h for the person file format and the exit status.
 #include "audit_cli.h"
+#include "audit_json.h"
 
 #include <algorithm>
 #include <cctype>
@@ -29,7 +30,6 @@ namespace {
 
 constexpr const char* kPrefix = "mash-broker audit: ";
 constexpr size_t kMaxPersonFileBytes = 64 * 1024;
-constexpr size_t kMaxIdentifiers = 32;
 
 constexpr const char* kUsage = R"(usage: mash-broker audit COMMAND [OPTIONS]
 
@@ -123,7 +123,7 @@ int tool_error(const Error& e) {
 
 // Reads the person file into pseudonyms. Messages name the file and the problem, never any value
 // from it. Returns an exit status (0 when `out` is filled).
-int person_pseudonyms(const std::string& path, const std::string& key_path,
+int person_file_pseudonyms(const std::string& path, const std::string& key_path,
                       std::vector<std::string>& out) {
   std::error_code ec;
   auto status = std::filesystem::status(path, ec);
@@ -155,93 +155,27 @@ int person_pseudonyms(const std::string& path, const std::string& key_path,
   };
   if (text.size() > kMaxPersonFileBytes) return bad("too large for a person file (64 KiB at most)");
 
-  PersonDetails person;
+  nlohmann::json j;
   try {
     // Parse errors are reported by position only: nlohmann's message quotes the input.
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
-    } catch (const nlohmann::json::parse_error& e) {
-      return bad("not valid JSON (at byte " + std::to_string(e.byte) + ")");
-    }
-    if (!j.is_object()) return bad("must hold one JSON object");
-    for (const auto& [k, v] : j.items()) {
-      if (k == "forenames" || k == "surname" || k == "date_of_birth") {
-        if (!v.is_string()) return bad(k + " must be a string");
-      } else if (k == "identifiers") {
-        if (!v.is_object()) return bad("identifiers must be an object of scheme: value");
-      } else {
-        return bad("unexpected key (allowed: forenames, surname, date_of_birth, identifiers)");
-      }
-    }
-    person.forenames = j.value("forenames", "");
-    person.surname = j.value("surname", "");
-    person.date_of_birth = j.value("date_of_birth", "");
-    if (j.contains("identifiers")) {
-      static const std::set<std::string> kSchemes = {"nhs", "upn", "pnc", "probation", "housing"};
-      for (const auto& [scheme, v] : j.at("identifiers").items()) {
-        std::string s = scheme;
-        std::transform(s.begin(), s.end(), s.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
-        if (!kSchemes.count(s)) {
-          return bad("identifiers: unknown scheme (use nhs, upn, pnc, probation, housing)");
-        }
-        std::vector<std::string> values;
-        if (v.is_string()) {
-          values.push_back(v.get<std::string>());
-        } else if (v.is_array()) {
-          for (const auto& x : v) {
-            if (!x.is_string()) return bad("identifiers: " + s + " values must be strings");
-            values.push_back(x.get<std::string>());
-          }
-        } else {
-          return bad("identifiers: " + s + " must be a string or a list of strings");
-        }
-        for (auto& value : values) person.identifiers.emplace_back(s, std::move(value));
-      }
-      if (person.identifiers.size() > kMaxIdentifiers) return bad("too many identifiers");
-    }
-  } catch (const nlohmann::json::exception&) {
-    return bad("not in the person file format (see mash-broker audit --help)");
+    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    return bad("not valid JSON (at byte " + std::to_string(e.byte) + ")");
   }
-
-  if (!person.date_of_birth.empty() && !valid_iso_date(person.date_of_birth)) {
-    return bad("date_of_birth must be a real date written YYYY-MM-DD");
-  }
+  if (!j.is_object()) return bad("must hold one JSON object");
+  auto person = person_from_json(j);
+  if (!person.ok()) return bad(person.error().message);
   auto key = load_hash_key(key_path);
   if (!key.ok()) {
     std::cerr << kPrefix << "cannot use the hash key: " << key.error().message << "\n";
     return 3;
   }
   Pseudonymizer pseudonymizer(std::move(key).value());
-
-  // Every identifier given must be usable: a mistyped one would quietly narrow the search.
-  std::map<std::string, int> nth;
-  for (const auto& [scheme, value] : person.identifiers) {
-    int n = ++nth[scheme];
-    PersonDetails one;
-    one.identifiers = {{scheme, value}};
-    if (pseudonymizer.pseudonyms(one).empty()) {
-      std::string hint = scheme == "nhs" ? " (10 digits with a valid check digit)" : "";
-      return bad("identifier " + scheme + " #" + std::to_string(n) + " is not usable" + hint);
-    }
-  }
-  PersonDetails name_only = person;
-  name_only.identifiers.clear();
-  int named = !person.forenames.empty() + !person.surname.empty() + !person.date_of_birth.empty();
-  if (named == 3 && pseudonymizer.pseudonyms(name_only).empty()) {
-    std::cerr << kPrefix << "warning: person file " << path
-              << ": the names give no letters to match on; searching by identifiers only\n";
-  } else if (named > 0 && named < 3) {
-    std::cerr << kPrefix << "warning: person file " << path
-              << ": forenames, surname and date_of_birth are only used together; searching by "
-                 "identifiers only\n";
-  }
-  out = pseudonymizer.pseudonyms(person);
-  if (out.empty()) {
-    return bad(
-        "gives no usable identity: give forenames, surname and date_of_birth, or an identifier");
-  }
+  std::string warning;
+  auto pseudonyms = person_pseudonyms(*person, pseudonymizer, &warning);
+  if (!pseudonyms.ok()) return bad(pseudonyms.error().message);
+  if (!warning.empty()) std::cerr << kPrefix << "warning: person file " << path << ": " << warning << "\n";
+  out = std::move(pseudonyms).value();
   return 0;
 }
 
@@ -316,34 +250,6 @@ void print_events(std::ostream& out, const std::vector<IndexedEvent>& events) {
               rows);
 }
 
-nlohmann::json event_json(uint64_t index, const AuditEvent& e) {
-  return {{"index", index},
-          {"time", iso_time(e.time_ms)},
-          {"time_ms", e.time_ms},
-          {"type", e.type},
-          {"actor", e.actor},
-          {"role", e.role},
-          {"agency", e.agency},
-          {"case", e.case_ref},
-          {"enquiry", e.enquiry},
-          {"purpose", e.purpose},
-          {"legal_basis", e.legal_basis},
-          {"consent", e.consent},
-          {"brag", e.brag},
-          {"fields", e.fields},
-          {"outcome", e.outcome},
-          {"restricted", e.restricted},
-          {"digest", e.digest},
-          {"extra", e.extra},
-          {"subject_count", e.subjects.size()}};
-}
-
-nlohmann::json events_json(const EventList& list) {
-  nlohmann::json events = nlohmann::json::array();
-  for (const auto& [i, e] : list.events) events.push_back(event_json(i, e));
-  return {{"events", events}, {"count", list.events.size()}, {"truncated", list.truncated}};
-}
-
 void print_event_list(const EventList& list, bool json, const std::string& what) {
   if (json) {
     std::cout << events_json(list).dump(2) << "\n";
@@ -410,7 +316,7 @@ int cmd_search(const Args& a) {
   q.to = a.get("--to");
   if (a.has("--person-file")) {
     std::vector<std::string> pseudonyms;
-    if (int rc = person_pseudonyms(a.get("--person-file"), a.get("--hash-key"), pseudonyms);
+    if (int rc = person_file_pseudonyms(a.get("--person-file"), a.get("--hash-key"), pseudonyms);
         rc != 0)
       return rc;
     q.persons = std::move(pseudonyms);
@@ -436,7 +342,7 @@ int cmd_timeline(const Args& a) {
 
 int cmd_sar(const Args& a) {
   std::vector<std::string> pseudonyms;
-  if (int rc = person_pseudonyms(a.get("--person-file"), a.get("--hash-key"), pseudonyms); rc != 0)
+  if (int rc = person_file_pseudonyms(a.get("--person-file"), a.get("--hash-key"), pseudonyms); rc != 0)
     return rc;
   int rc = 0;
   auto reader = open_store(a, &rc);
@@ -446,52 +352,7 @@ int cmd_sar(const Args& a) {
   const auto& r = *report;
 
   if (a.json()) {
-    nlohmann::json accesses = nlohmann::json::array();
-    for (const auto& x : r.accesses) {
-      nlohmann::json answers = nlohmann::json::array();
-      for (const auto& ans : x.answers) {
-        answers.push_back({{"index", ans.index},
-                           {"time", iso_time(ans.time_ms)},
-                           {"outcome", ans.outcome},
-                           {"fields_released", ans.fields_released},
-                           {"restricted", ans.restricted}});
-      }
-      accesses.push_back(
-          {{"enquiry", x.enquiry},
-           {"case", x.case_ref},
-           {"agency", x.agency},
-           {"request_index", x.request_index ? nlohmann::json(*x.request_index) : nlohmann::json()},
-           {"asked", iso_time(x.time_ms)},
-           {"actor", x.actor},
-           {"role", x.role},
-           {"purpose", x.purpose},
-           {"legal_basis", x.legal_basis},
-           {"consent", x.consent},
-           {"brag", x.brag},
-           {"decision", x.decision},
-           {"fields_requested", x.fields_requested},
-           {"delivered",
-            x.delivered_ms ? nlohmann::json(iso_time(*x.delivered_ms)) : nlohmann::json()},
-           {"answers", answers}});
-    }
-    nlohmann::json views = nlohmann::json::array();
-    for (const auto& v : r.views) {
-      views.push_back({{"index", v.index},
-                       {"time", iso_time(v.time_ms)},
-                       {"type", v.type},
-                       {"actor", v.actor},
-                       {"role", v.role},
-                       {"case", v.case_ref},
-                       {"enquiry", v.enquiry}});
-    }
-    nlohmann::json other = nlohmann::json::array();
-    for (const auto& [i, e] : r.other) other.push_back(event_json(i, e));
-    std::cout << nlohmann::json{{"accesses", accesses},
-                                {"views", views},
-                                {"other", other},
-                                {"truncated", r.truncated}}
-                     .dump(2)
-              << "\n";
+    std::cout << sar_json(r).dump(2) << "\n";
     return 0;
   }
 
@@ -575,12 +436,7 @@ int cmd_stats(const Args& a) {
   if (!stats.ok()) return tool_error(stats.error());
   const auto& s = *stats;
   if (a.json()) {
-    std::cout << nlohmann::json{{"from", iso_time(s.from_ms)}, {"to", iso_time(s.to_ms)},
-                                {"events", s.events},          {"by_type", s.by_type},
-                                {"by_user", s.by_user},        {"by_agency", s.by_agency},
-                                {"truncated", s.truncated}}
-                     .dump(2)
-              << "\n";
+    std::cout << statistics_json(s).dump(2) << "\n";
     return 0;
   }
   std::cout << "Events from " << iso_time(s.from_ms) << " to " << iso_time(s.to_ms) << ": "
@@ -611,21 +467,7 @@ int cmd_flags(const Args& a) {
   if (!report.ok()) return tool_error(report.error());
   const auto& r = *report;
   if (a.json()) {
-    nlohmann::json flags = nlohmann::json::array();
-    for (const auto& f : r.flags) {
-      flags.push_back({{"code", f.code},
-                       {"user", f.user},
-                       {"day", f.day},
-                       {"persons", f.persons},
-                       {"case", f.case_ref},
-                       {"enquiry", f.enquiry},
-                       {"count", f.count},
-                       {"threshold", f.threshold},
-                       {"window_from", iso_time(f.window_from_ms)},
-                       {"window_to", iso_time(f.window_to_ms)},
-                       {"evidence", f.evidence}});
-    }
-    std::cout << nlohmann::json{{"flags", flags}, {"truncated", r.truncated}}.dump(2) << "\n";
+    std::cout << flags_json(r).dump(2) << "\n";
     return 0;
   }
   if (r.flags.empty()) {

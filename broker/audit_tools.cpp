@@ -392,20 +392,41 @@ Result<SubjectAccessReport> subject_access_report(const AuditReader& reader,
     for (const auto& [index, e] : events->events) {
       if (e.type == "enquiry.created") {
         if (!names_any(e, person)) continue;  // sent about others only
-        SarAccess& a = access_for(e);
-        if (a.request_index) continue;  // the first request for this agency stands
-        a.request_index = index;
-        a.time_ms = e.time_ms;
-        if (a.case_ref.empty()) a.case_ref = e.case_ref;
-        a.actor = e.actor;
-        a.role = e.role;
-        a.purpose = e.purpose;
-        a.legal_basis = e.legal_basis;
-        a.consent = e.consent;
-        a.brag = e.brag;
-        auto d = e.extra.find("decision");
-        if (d != e.extra.end()) a.decision = d->second;
-        a.fields_requested = e.fields;
+        // The hub records one enquiry.created for all its agencies (extra "agencies" =
+        // "police+health", fields prefixed by agency); a record may also name one agency.
+        std::vector<std::string> agencies;
+        auto listed = e.extra.find("agencies");
+        if (e.agency.empty() && listed != e.extra.end()) {
+          std::string_view rest = listed->second;
+          while (!rest.empty()) {
+            auto plus = rest.find('+');
+            agencies.emplace_back(rest.substr(0, plus));
+            rest = plus == std::string_view::npos ? std::string_view() : rest.substr(plus + 1);
+          }
+        } else {
+          agencies.push_back(e.agency);
+        }
+        for (const auto& agency : agencies) {
+          AuditEvent per = e;
+          per.agency = agency;
+          SarAccess& a = access_for(per);
+          if (a.request_index) continue;  // the first request for this agency stands
+          a.request_index = index;
+          a.time_ms = e.time_ms;
+          if (a.case_ref.empty()) a.case_ref = e.case_ref;
+          a.actor = e.actor;
+          a.role = e.role;
+          a.purpose = e.purpose;
+          a.legal_basis = e.legal_basis;
+          a.consent = e.consent;
+          a.brag = e.brag;
+          auto d = e.extra.find("decision");
+          a.decision = d != e.extra.end() ? d->second : e.outcome;
+          a.fields_requested.clear();
+          for (const auto& f : e.fields) {
+            if (agencies.size() == 1 || f.rfind(agency + ".", 0) == 0) a.fields_requested.push_back(f);
+          }
+        }
       } else if (e.type == "enquiry.delivered") {
         auto [it, fresh] = delivered.try_emplace(Key{e.enquiry, e.agency}, e.time_ms);
         if (!fresh) it->second = std::min(it->second, e.time_ms);

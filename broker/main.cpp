@@ -381,6 +381,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     api.set_desk(desk.get());
+    // The DPO's person searches use the same key (a second copy: keys are not copyable).
+    if (auto k = ensure_hash_key(config->pseudonym_key, log); k.ok()) {
+      api.set_pseudonymizer(mash::Pseudonymizer(std::move(k).value()));
+    }
   } else {
     log.warn("no-agreement", {{"action", "enquiries are refused until [policy] agreement is configured"}});
   }

@@ -472,6 +472,22 @@ Result<StoreHandles> open_existing_store(const std::filesystem::path& dir) {
 
 }  // namespace
 
+Result<AuditReader> AuditLog::reader() {
+  AuditReader r;
+  r.env_ = std::shared_ptr<Env>(std::shared_ptr<Env>(), &env_);  // not owned: the log's own
+  r.leaves_ = leaves_;
+  r.nodes_ = nodes_;
+  r.checkpoints_ = checkpoints_;
+  r.index_ = index_;
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return txn.error();
+  auto size = txn->get(meta_, "size");
+  if (!size.ok()) return size.error();
+  r.size_ = *size ? from_be64(**size) : 0;
+  r.origin_ = options_.origin;
+  return r;
+}
+
 Result<AuditReader> AuditReader::open(const std::filesystem::path& dir) {
   auto h = open_existing_store(dir);
   if (!h.ok()) return h.error();

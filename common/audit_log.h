@@ -50,6 +50,8 @@ struct AuditLogOptions {
 
 using IndexKey = std::pair<std::string, std::string>;
 
+class AuditReader;
+
 class AuditLog {
  public:
   static Result<std::unique_ptr<AuditLog>> open(const std::filesystem::path& dir,
@@ -86,6 +88,10 @@ class AuditLog {
                                            std::string_view to, size_t limit = 10000) const;
 
   VerifyKey verify_key() const { return signer_.verify_key(); }
+  // A reader over the records committed so far, sharing this log's environment (for the DPO's
+  // tools in the same process: LMDB must not open one environment twice in a process). It must
+  // not outlive the log.
+  Result<AuditReader> reader();
   const std::string& origin() const { return options_.origin; }
 
  private:
@@ -128,6 +134,7 @@ class AuditLog {
 // Read-only access to a store (or a copy) without its signing key: for export and inspection.
 class AuditReader {
  public:
+  friend class AuditLog;
   static Result<AuditReader> open(const std::filesystem::path& dir);
   uint64_t size() const { return size_; }
   std::string origin() const { return origin_; }

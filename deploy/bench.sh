@@ -12,17 +12,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
-  || { cat build-bench.configure.log; exit 1; }
+# BENCH_BUILD=DIR uses an existing build folder as it is configured (e.g. build/, RelWithDebInfo)
+# instead of a Release build in build-bench/.
+bdir=${BENCH_BUILD:-build-bench}
+if [ "$bdir" = build-bench ]; then
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
+    || { cat build-bench.configure.log; exit 1; }
+fi
 benches=(common_bench policy_bench)
-cmake --build build-bench --target "${benches[@]}" audit_bench match-quality mash-synth mash-broker mash-agent \
+cmake --build "$bdir" --target "${benches[@]}" audit_bench match-quality mash-synth mash-broker mash-agent \
   mash-policy roundtrip-bench -j "$(nproc)"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
-echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10})"
+echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10}, build folder $bdir)"
 for b in "${benches[@]}"; do
   [ "${1:-}" = Matching ] || [ "${1:-}" = Roundtrip ] && break
-  build-bench/bin/"$b" \
+  "$bdir"/bin/"$b" \
     --benchmark_repetitions="${REPS:-10}" \
     --benchmark_report_aggregates_only=true \
     --benchmark_filter="${1:-.}" 2>&1 | grep -Ev '_(mean|stddev|cv)\b'
@@ -30,7 +35,7 @@ done
 # The audit log's own harness (durable appends, verification, proofs); skipped when a filter
 # is given that does not mention it.
 if [ -z "${1:-}" ] || { [[ "Audit" =~ ${1} ]] && [ "${1}" != Roundtrip ]; }; then
-  build-bench/bin/audit_bench "${AUDIT_RUNS:-5}"
+  "$bdir"/bin/audit_bench "${AUDIT_RUNS:-5}"
 fi
 
 # The agent's matching: precision and recall at the automatic threshold on held-out data, and
@@ -38,19 +43,19 @@ fi
 if [ -z "${1:-}" ] || [[ "Matching" =~ ${1} ]]; then
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   echo "== matching quality: FEBRL3 (held out; names and date of birth only)"
-  build-bench/bin/match-quality febrl ../shared/data/febrl3.csv 2>/dev/null | tail -1 || true
+  "$bdir"/bin/match-quality febrl ../shared/data/febrl3.csv 2>/dev/null | tail -1 || true
   [ -f ../shared/data/febrl3.csv ] || echo "   (../shared/data/febrl3.csv not found: skipped)"
   echo "== matching quality: mash-synth seed 99, 30000 households, 20000 referrals, five agencies"
-  build-bench/bin/mash-synth --out "$tmp/q" --households 30000 --seed 99 --referrals 20000 > /dev/null
-  build-bench/bin/match-quality synth "$tmp/q" 2>/dev/null | tail -2
+  "$bdir"/bin/mash-synth --out "$tmp/q" --households 30000 --seed 99 --referrals 20000 > /dev/null
+  "$bdir"/bin/match-quality synth "$tmp/q" 2>/dev/null | tail -2
   rm -rf "$tmp/q"
   echo "== speed: mash-synth seed 3, 300000 households; the health extract (~1.03M persons, ~2.25M facts)"
-  build-bench/bin/mash-synth --out "$tmp/big" --households 300000 --seed 3 --referrals 20000 --agencies health > /dev/null
+  "$bdir"/bin/mash-synth --out "$tmp/big" --households 300000 --seed 3 --referrals 20000 --agencies health > /dev/null
   echo "person_id,field,value" > "$tmp/nofacts.csv"
   for i in $(seq "${MATCH_RUNS:-3}"); do
     echo "-- run $i"
-    build-bench/bin/match-quality import "$tmp/big/health/persons.csv" "$tmp/nofacts.csv" 2>&1 | sed 's/^/   persons only: /'
-    build-bench/bin/match-quality synth "$tmp/big" --agencies health 2>&1 | grep -E 'imported|^health: precision' | sed 's/^/   /'
+    "$bdir"/bin/match-quality import "$tmp/big/health/persons.csv" "$tmp/nofacts.csv" 2>&1 | sed 's/^/   persons only: /'
+    "$bdir"/bin/match-quality synth "$tmp/big" --agencies health 2>&1 | grep -E 'imported|^health: precision' | sed 's/^/   /'
   done
 fi
 
@@ -60,7 +65,7 @@ fi
 # for the run (a benchmark user sends thousands of enquiries an hour).
 if [ -z "${1:-}" ] || [[ "Roundtrip" =~ ${1} ]]; then
   . deploy/lib/hub.sh
-  HUB_BIN=build-bench/bin
+  HUB_BIN="$bdir/bin"
   rt=$(mktemp -d); trap 'hub_stop "$rt/hub"; rm -rf "$rt"' EXIT
   sed -e 's/^enquiries_per_user_per_hour = .*/enquiries_per_user_per_hour = 100000/' \
       -e 's/^enquiries_per_user_per_day = .*/enquiries_per_user_per_day = 1000000/' \
@@ -92,7 +97,7 @@ JSON
     echo "-- run $i (a fresh broker and agents each run; same stores)"
     hub_start "$rt/hub" > /dev/null
     [ "$hub_connected" -ge 5 ] || { echo "only $hub_connected agents connected"; tail "$rt/hub"/*.log; exit 1; }
-    build-bench/bin/roundtrip-bench --address "127.0.0.1:$http_port" --name localhost --ca "$rt/hub/pki/ca/ca.crt" \
+    "$bdir"/bin/roundtrip-bench --address "127.0.0.1:$http_port" --name localhost --ca "$rt/hub/pki/ca/ca.crt" \
       --user demo.researcher --password-file "$rt/password" --enquiry "$rt/enquiry.json" --agencies 5 \
       --concurrency 32 --count "${ROUNDTRIP_COUNT:-2000}" | sed 's/^/   /'
     hub_stop "$rt/hub"

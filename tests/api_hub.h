@@ -172,7 +172,7 @@ class ApiHub {
       write_file(d / "req.json", body);
       cmd += " -H 'Content-Type: application/json' --data-binary @" + shell_quote((d / "req.json").string());
     }
-    cmd += " https://broker.test:" + std::to_string(port) + path;
+    cmd += " " + shell_quote("https://broker.test:" + std::to_string(port) + path);
     std::string out;
     run(cmd, &out);
     Reply r;

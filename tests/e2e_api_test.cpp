@@ -264,12 +264,24 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
       {"POST", "/api/v1/enquiries/" + id + "/decision", R"({"decision": "early-help", "rationale": "Family support is proportionate here."})",
        {{"none", 401}, {"researcher", 403}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 403}}},
       {"GET", "/api/v1/enquiries/" + id + "/export", "", {{"none", 401}, {"researcher", 403}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 403}}},
+      {"GET", "/api/v1/events?enquiry=" + id, "-", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 404}}},
+      {"GET", "/api/v1/audit/events?type=enquiry.created", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
+      {"POST", "/api/v1/audit/person", R"({"person": {"forenames": "Amelia", "surname": "Okonkwo", "date_of_birth": "2016-03-04"}})",
+       {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
+      {"POST", "/api/v1/audit/subject-access-report", R"({"person": {"identifiers": {"nhs": "9434765919"}}})",
+       {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
+      {"GET", "/api/v1/audit/cases/MASH-2026-0042/timeline", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
+      {"GET", "/api/v1/audit/statistics?from=2026-01-01&to=2099-12-31", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
+      {"GET", "/api/v1/audit/flags?from=2026-01-01&to=2099-12-31", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 200}, {"admin", 403}, {"other-team", 403}}},
       {"GET", "/api/v1/no-such-thing", "", {{"none", 401}, {"researcher", 404}, {"manager", 404}, {"dpo", 404}, {"admin", 404}, {"other-team", 404}}},
   };
   for (const auto& row : rows) {
     for (const auto& caller : callers) {
       std::string body = row.body == "*user" ? unique_user() : row.body;
-      auto r = hub.call(row.method, row.path, body, auth[caller]);
+      // "-": an event stream; only the status line matters (curl stops after 2 s).
+      std::string extra = auth[caller] + (row.body == "-" ? " --max-time 2" : "");
+      if (row.body == "-") body.clear();
+      auto r = hub.call(row.method, row.path, body, extra);
       INFO(row.method << " " << row.path << " as " << caller << ": " << r.body);
       CHECK(r.status == row.expect.at(caller));
     }
@@ -302,4 +314,104 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
     CHECK(hub.call("DELETE", "/api/v1/session", "", auth[caller]).status == 200);
     CHECK(hub.call("GET", "/api/v1/me", "", auth[caller]).status == 401);
   }
+}
+
+TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the access report and checks integrity",
+          "[e2e][api][dpo]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.setup_police();
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  REQUIRE(hub.user("add --id dora.dpo --role dpo --team hub", "dora's long passphrase", &out) == 0);
+  hub.start();
+  auto agent = hub.start_police();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  auto created = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  REQUIRE(created.status == 201);
+  const std::string id = created.j()["id"];
+  REQUIRE(wait_until([&] {
+    return hub.call("GET", "/api/v1/enquiries/" + id, "", rita).j()["agencies"]["police"]["status"] == "answered";
+  }, 20000ms));
+
+  const std::string dora = hub.bearer("dora.dpo", "dora's long passphrase");
+  // By the child's details, typed as the DPO has them (never stored, never in the URL).
+  json child = {{"forenames", "Amelia"}, {"surname", "Okonkwo"}, {"date_of_birth", "2016-03-04"}};
+  auto found = hub.call("POST", "/api/v1/audit/person", json{{"person", child}}.dump(), dora);
+  INFO(found.body);
+  REQUIRE(found.status == 200);
+  std::set<std::string> types;
+  const json found_json = found.j();
+  for (const auto& e : found_json["events"]) {
+    CHECK(e["enquiry"] == id);
+    types.insert(e["type"].get<std::string>());
+  }
+  CHECK(types.count("enquiry.created") == 1);
+  CHECK(found.body.find("Okonkwo") == std::string::npos);
+  // Someone nobody asked about: nothing, and that is not an error.
+  auto nobody = hub.call("POST", "/api/v1/audit/person",
+                         json{{"person", {{"forenames", "Nobody"}, {"surname", "Atall"}, {"date_of_birth", "1999-09-09"}}}}.dump(), dora);
+  CHECK(nobody.status == 200);
+  CHECK(nobody.j()["count"] == 0);
+
+  // The subject access report: who asked which agency, under which basis, what came back, who looked.
+  auto sar = hub.call("POST", "/api/v1/audit/subject-access-report", json{{"person", child}}.dump(), dora);
+  REQUIRE(sar.status == 200);
+  auto accesses = sar.j()["accesses"];
+  REQUIRE(accesses.size() == 1);
+  CHECK(accesses[0]["agency"] == "police");
+  CHECK(accesses[0]["actor"] == "rita.r");
+  CHECK(accesses[0]["legal_basis"] == "ca1989-s47");
+  REQUIRE(accesses[0]["answers"].size() == 1);
+  CHECK(accesses[0]["answers"][0]["outcome"] == "answered");  // the answer's status, not per subject
+  CHECK(accesses[0]["decision"] == "permitted");
+  CHECK(std::find(accesses[0]["fields_requested"].begin(), accesses[0]["fields_requested"].end(), "police.known") !=
+        accesses[0]["fields_requested"].end());
+  CHECK(sar.j()["views"].size() >= 1);
+
+  // The case timeline, a search by user and type, statistics and flags.
+  auto timeline = hub.call("GET", "/api/v1/audit/cases/MASH-2026-0042/timeline", "", dora);
+  REQUIRE(timeline.status == 200);
+  CHECK(timeline.j()["count"].get<int>() >= 4);
+  auto views = hub.call("GET", "/api/v1/audit/events?user=rita.r&type=results.viewed", "", dora);
+  REQUIRE(views.status == 200);
+  CHECK(views.j()["count"].get<int>() >= 1);
+  auto stats = hub.call("GET", "/api/v1/audit/statistics?from=2026-01-01&to=2099-12-31", "", dora);
+  REQUIRE(stats.status == 200);
+  CHECK(stats.j()["by_user"]["rita.r"]["enquiry.created"] == 1);
+  CHECK(hub.call("GET", "/api/v1/audit/flags?from=2026-01-01&to=2099-12-31", "", dora).status == 200);
+
+  // The latest signed checkpoint verifies against the stored tree.
+  json cp;
+  REQUIRE(wait_until([&] {
+    auto r = hub.call("GET", "/api/v1/audit/checkpoint", "", dora);
+    cp = r.j();
+    return r.status == 200;
+  }, 15000ms));
+  CHECK(cp["verified"] == true);
+  CHECK(cp["signature_valid"] == true);
+  CHECK(cp["checkpoint"].get<std::string>().rfind("mash-broker/test\n", 0) == 0);
+
+  // Bad input: refused with the reason, nothing searched.
+  auto bad_nhs = hub.call("POST", "/api/v1/audit/person", R"({"person": {"identifiers": {"nhs": "943 476 5918"}}})", dora);
+  CHECK(bad_nhs.status == 400);
+  CHECK(bad_nhs.j()["error"]["fields"]["person"].get<std::string>().find("nhs #1 is not usable") != std::string::npos);
+  CHECK(hub.call("POST", "/api/v1/audit/person", R"({"person": {"surname": "Okonkwo"}})", dora).status == 400);
+  CHECK(hub.call("POST", "/api/v1/audit/person", R"({"person": {"shoe_size": "9"}})", dora).status == 400);
+  CHECK(hub.call("GET", "/api/v1/audit/events?colour=red", "", dora).status == 400);
+  CHECK(hub.call("GET", "/api/v1/audit/events?from=yesterday", "", dora).status == 400);
+  CHECK(hub.call("GET", "/api/v1/audit/statistics", "", dora).status == 400);
+  CHECK(hub.call("GET", "/api/v1/audit/events?user=%zz", "", dora).status == 400);
+  // The researcher cannot search the audit trail.
+  CHECK(hub.call("POST", "/api/v1/audit/person", json{{"person", child}}.dump(), rita).status == 403);
+
+  // Every use of the audit trail is itself on the record, by pseudonym, never by name.
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+  std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  int searches = count_occurrences(records, "\"type\":\"audit.searched\"");
+  CHECK(searches >= 8);
+  CHECK(records.find("\"outcome\":\"subject-access-report\"") != std::string::npos);
+  CHECK(records.find("Amelia") == std::string::npos);
+  CHECK(records.find("Nobody") == std::string::npos);
 }
