@@ -283,6 +283,16 @@ HttpResponse Api::audit(const HttpRequest& r, const Caller& c) {
     return json_error(e.code == ErrorCode::kInvalidArgument ? 400 : 503,
                       e.code == ErrorCode::kInvalidArgument ? "invalid" : "unavailable", e.message);
   };
+  if (r.path == "/api/v1/audit/erasures") {
+    if (r.method != "POST") return json_error(404, "not-found", "no such endpoint (see broker/api/openapi.yaml)");
+    if (!desk_) return json_error(503, "no-agreement", "the hub has no agreement loaded");
+    HttpResponse error;
+    auto body = parse_body(r, error);
+    if (!body) return error;
+    auto result = desk_->erase(*body, EnquiryActor{c.session.user_id, c.session.role, c.session.team});
+    if (auto* e = std::get_if<EnquiryError>(&result)) return json_error(e->status, e->code, e->message, e->fields);
+    return ok_json(std::get<json>(result));
+  }
   AuditEvent used;
   used.type = "audit.searched";
   used.actor = c.session.user_id;

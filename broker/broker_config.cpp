@@ -131,6 +131,7 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
     MASH_TRY(signer_path, cfg.path("policy.signer", true));
     auto signer = load_verify_key(*signer_path);
     if (!signer.ok()) return cfg.error("policy.signer", signer.error().message);
+    out.policy_signer = *signer_path;
     auto toml = policy::read_text_file(*agreement);
     if (!toml.ok()) return cfg.error("policy.agreement", toml.error().message);
     auto sig_text = policy::read_text_file(sig, 64 * 1024);

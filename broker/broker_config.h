@@ -34,6 +34,7 @@ struct BrokerConfig {
   size_t http_max_connections = 1024;            // max_connections
   // [store]: the broker's own data (users and sessions; enquiries later), LMDB.
   std::filesystem::path store_dir;               // dir, default "store"
+  std::filesystem::path policy_signer;           // [policy] signer: the ISA signer's public key
   std::filesystem::path vault_key;               // vault_key: case content's master key (made if absent)
   std::filesystem::path pseudonym_key;           // [audit] pseudonym_key: the DPO's search key (made if absent)
   // [users]: sign-in rules.

@@ -148,7 +148,7 @@ Status EnquiryDesk::open() {
   if (!txn.ok()) return txn.error();
   for (auto [name, dbi] : {std::pair<const char*, Dbi*>{"enquiries", &enquiries_}, {"outbox", &outbox_},
                            {"deliveries", &deliveries_}, {"due", &due_}, {"by_owner", &by_owner_},
-                           {"lookups", &lookups_}}) {
+                           {"lookups", &lookups_}, {"retention", &retention_}}) {
     auto d = txn->open_db(name, true);
     if (!d.ok()) return d.error();
     *dbi = *d;
@@ -564,12 +564,15 @@ std::pair<int, int> EnquiryDesk::recent_enquiries(const std::string& user_id, in
   auto cur = txn->cursor(by_owner_);
   if (!cur.ok()) return {0, 0};
   const std::string prefix = user_id + "/";
-  const std::string hour_key = prefix + ms_key(now_ms - 3'600'000);
-  if (!cur->seek(prefix + ms_key(now_ms - 86'400'000)).ok()) return {0, 0};
-  for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
-    ++day;
-    if (cur->key() >= hour_key) ++hour;
-  }
+  // Counting stops at the limits: the cost is bounded by the agreement's limits, not by how
+  // many enquiries the user has made.
+  const auto& a = policy_.agreement();
+  const int day_cap = a.enquiries_per_user_per_day > 0 ? a.enquiries_per_user_per_day : 1'000'000;
+  const int hour_cap = a.enquiries_per_user_per_hour > 0 ? a.enquiries_per_user_per_hour : 1'000'000;
+  if (!cur->seek(prefix + ms_key(now_ms - 3'600'000)).ok()) return {0, 0};
+  for (; cur->valid() && cur->key().starts_with(prefix) && hour < hour_cap; (void)cur->next()) ++hour;
+  if (!cur->seek(prefix + ms_key(now_ms - 86'400'000)).ok()) return {hour, 0};
+  for (; cur->valid() && cur->key().starts_with(prefix) && day < day_cap; (void)cur->next()) ++day;
   return {hour, day};
 }
 
@@ -798,7 +801,8 @@ std::variant<json, EnquiryError> EnquiryDesk::list(const EnquiryActor& actor) {
       json statuses = json::object();
       for (auto it = view["agencies"].begin(); it != view["agencies"].end(); ++it) statuses[it.key()] = it.value()["status"];
       out.push_back({{"id", meta["id"]}, {"case_ref", meta["case_ref"]}, {"brag", meta["brag"]},
-                     {"created_ms", meta["created_ms"]}, {"deadline_ms", meta["deadline_ms"]}, {"agencies", statuses}});
+                     {"created_ms", meta["created_ms"]}, {"deadline_ms", meta["deadline_ms"]}, {"agencies", statuses},
+                     {"decision", meta.value("decision", "")}, {"purged", meta.contains("purged_ms")}});
     }
     return true;
   });
@@ -821,6 +825,12 @@ std::variant<json, EnquiryError> EnquiryDesk::get(const std::string& id, const E
   }
   // Someone else's enquiry looks the same as one that does not exist.
   if (!may_see(meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  if (meta.contains("purged_ms")) {
+    return EnquiryError{410, "purged",
+                        "this enquiry's content was destroyed on " + iso_time(meta["purged_ms"].get<int64_t>()) + " (" +
+                            meta.value("purge_reason", "purged") + "); the audit trail keeps the record of it",
+                        {}};
+  }
   auto request = vault_.get(id, "request");
   if (!request.ok()) return EnquiryError{410, "purged", "this enquiry's content is no longer held", {}};
   json req = json::parse(std::string(request->begin(), request->end()));
@@ -905,6 +915,7 @@ std::variant<json, EnquiryError> EnquiryDesk::decide(const std::string& id, cons
     meta = json::parse(**m);
   }
   if (!may_see(meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
+  if (meta.contains("purged_ms")) return EnquiryError{410, "purged", "this enquiry's content was destroyed", {}};
   AuditEvent e;
   e.type = "decision.recorded";
   e.actor = actor.user_id;
@@ -929,6 +940,14 @@ std::variant<json, EnquiryError> EnquiryDesk::decide(const std::string& id, cons
     if (!*m) return make_error(ErrorCode::kNotFound, "the enquiry is gone");
     json current = json::parse(**m);
     current["decision"] = decision;
+    // The case is closed by its decision; its content is kept for the agreement's retention
+    // period from the latest decision.
+    if (current.contains("purge_at_ms")) {
+      if (auto r = txn.del(retention_, ms_key(current["purge_at_ms"].get<int64_t>()) + "/" + id); !r.ok()) return r.error();
+    }
+    const int64_t purge_at = unix_millis_now() + int64_t{policy_.agreement().case_content_days} * 86'400'000;
+    current["purge_at_ms"] = purge_at;
+    if (auto st = txn.put(retention_, ms_key(purge_at) + "/" + id, ""); !st.ok()) return st;
     return txn.put(enquiries_, id, current.dump());
   });
   if (!st.ok()) return EnquiryError{503, "unavailable", st.error().message, {}};
@@ -1146,14 +1165,17 @@ Result<std::vector<std::string>> EnquiryDesk::count_lookups(Txn& txn, const std:
     std::vector<std::string> old;
     int in_window = 0;
     {
+      // Entries older than the window are forgotten (a few at a time), and the count stops just
+      // past the limit: the cost does not grow with how often the person was looked up.
       auto cur = txn.cursor(lookups_);
       if (!cur.ok()) return cur.error();
       if (auto st = cur->seek(prefix); !st.ok()) return st.error();
       const std::string from = prefix + ms_key(now_ms - kRepeatWindowMs);
-      for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
-        if (cur->key() < from) old.emplace_back(cur->key());
-        else ++in_window;
+      for (; cur->valid() && cur->key().starts_with(prefix) && cur->key() < from && old.size() < 256; (void)cur->next()) {
+        old.emplace_back(cur->key());
       }
+      if (auto st = cur->seek(from); !st.ok()) return st.error();
+      for (; cur->valid() && cur->key().starts_with(prefix) && in_window <= kRepeatLookups; (void)cur->next()) ++in_window;
     }
     for (const auto& k : old) {
       if (auto st = txn.del(lookups_, k); !st.ok()) return st.error();  // outside the window: forgotten
@@ -1188,4 +1210,128 @@ void EnquiryDesk::raise_repeated_lookup_flag(const EnquiryActor& actor, const st
   log_.warn("flag-raised", {{"flag", "repeated-lookup"}, {"enquiry", enquiry}});
 }
 
+namespace {
+const std::set<std::string> kErasureReasons = {"entered-in-error", "data-subject-request", "court-order",
+                                                "agreement-ended"};
+}  // namespace
+
+Status EnquiryDesk::purge_case(const std::string& id, AuditEvent e, const std::string& reason_text) {
+  e.time_ms = 0;
+  if (auto st = record(std::move(e)); !st.ok()) return st;  // the record of why comes first
+  if (auto st = vault_.purge(id, reason_text); !st.ok()) return st;
+  const int64_t now = unix_millis_now();
+  return writer_.run([&](Txn& txn) -> Status {
+    auto m = txn.get(enquiries_, id);
+    if (!m.ok()) return m.error();
+    if (!*m) return {};
+    json meta = json::parse(**m);
+    if (meta.contains("purge_at_ms")) {
+      if (auto r = txn.del(retention_, ms_key(meta["purge_at_ms"].get<int64_t>()) + "/" + id); !r.ok()) return r.error();
+    }
+    // Copies not yet delivered hold the subjects' details: they go too.
+    for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+      const std::string delivery = it.value().value("delivery", "");
+      if (!delivery.empty()) {
+        if (auto r = txn.del(outbox_, it.key() + "/" + delivery); !r.ok()) return r.error();
+      }
+    }
+    meta["purged_ms"] = now;
+    meta["purge_reason"] = reason_text;
+    return txn.put(enquiries_, id, meta.dump());
+  });
+}
+
+size_t EnquiryDesk::sweep_retention(int64_t now_ms) {
+  std::vector<std::pair<std::string, std::string>> due;  // key, enquiry
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return 0;
+    auto cur = txn->cursor(retention_);
+    if (!cur.ok() || !cur->first().ok()) return 0;
+    const std::string until = ms_key(now_ms);
+    for (; cur->valid() && due.size() < 64; (void)cur->next()) {
+      std::string key(cur->key());
+      if (key.size() < 18 || key.substr(0, 16) > until) break;
+      due.emplace_back(key, key.substr(17));
+    }
+  }
+  size_t purged = 0;
+  for (const auto& [key, id] : due) {
+    json meta;
+    {
+      auto txn = env_.begin_read();
+      if (!txn.ok()) return purged;
+      auto m = txn->get(enquiries_, id);
+      if (m.ok() && *m) meta = json::parse(**m);
+    }
+    if (!meta.is_object() || meta.contains("purged_ms")) {
+      (void)writer_.run([&](Txn& txn) -> Status {
+        auto r = txn.del(retention_, key);
+        if (!r.ok()) return r.error();
+        return {};
+      });
+      continue;
+    }
+    AuditEvent e;
+    e.type = "case.purged";
+    e.actor = "hub";
+    e.role = "system";
+    e.case_ref = meta.value("case_ref", "");
+    e.enquiry = id;
+    e.outcome = "retention-period-ended";
+    e.extra["retention_days"] = std::to_string(policy_.agreement().case_content_days);
+    if (auto st = purge_case(id, e, "retention period ended"); !st.ok()) {
+      log_.error("purge-failed", {{"enquiry", id}, {"reason", st.error().message}});
+      return purged;  // tried again at the next sweep
+    }
+    ++purged;
+    log_.info("case-purged", {{"enquiry", id}, {"reason", "retention-period-ended"}});
+  }
+  return purged;
+}
+
+std::variant<json, EnquiryError> EnquiryDesk::erase(const json& request, const EnquiryActor& actor) {
+  if (actor.role != "dpo") return EnquiryError{403, "forbidden", "only the data protection officer authorises an erasure", {}};
+  std::map<std::string, std::string> errors;
+  std::string id, reason, note;
+  if (!request.is_object()) return EnquiryError{400, "invalid", "the body must be a JSON object", {}};
+  for (auto it = request.begin(); it != request.end(); ++it) {
+    if (it.key() != "enquiry" && it.key() != "reason" && it.key() != "note") {
+      errors[it.key().substr(0, 64)] = "is not a field of an erasure";
+    }
+  }
+  if (str(request, "", "enquiry", id, errors, 32, true) && !is_code(id, 32, false)) errors["enquiry"] = "is not an enquiry id";
+  if (str(request, "", "reason", reason, errors, 64, true) && !kErasureReasons.count(reason)) {
+    errors["reason"] = "must be one of entered-in-error, data-subject-request, court-order, agreement-ended";
+  }
+  if (str(request, "", "note", note, errors, 2000, true) && note.size() < 10) {
+    errors["note"] = "say why the erasure is lawful (at least 10 characters)";
+  }
+  if (!errors.empty()) return EnquiryError{400, "invalid", "the erasure has errors; nothing was erased", errors};
+  json meta;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+    auto m = txn->get(enquiries_, id);
+    if (!m.ok()) return EnquiryError{503, "unavailable", m.error().message, {}};
+    if (!*m) return EnquiryError{404, "not-found", "no such enquiry", {}};
+    meta = json::parse(**m);
+  }
+  if (meta.contains("purged_ms")) return EnquiryError{409, "already-purged", "this enquiry's content is already destroyed", {}};
+  AuditEvent e;
+  e.type = "case.erased";
+  e.actor = actor.user_id;
+  e.role = actor.role;
+  e.case_ref = meta.value("case_ref", "");
+  e.enquiry = id;
+  e.outcome = reason;
+  e.digest = hash_hex(note);  // the note is the DPO's free text: kept out of the log, its hash in it
+  if (auto st = purge_case(id, e, "erased: " + reason); !st.ok()) {
+    return EnquiryError{503, "unavailable", "the erasure could not be completed: " + st.error().message, {}};
+  }
+  log_.info("case-erased", {{"enquiry", id}, {"reason", reason}});
+  return json{{"enquiry", id}, {"erased", true}, {"reason", reason}};
+}
+
 }  // namespace mash::broker
+

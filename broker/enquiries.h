@@ -70,6 +70,13 @@ class EnquiryDesk {
   // Marks agencies that have not answered by the deadline as overdue (audited, pushed to
   // watchers). Called every second by main(); returns how many enquiries it marked.
   size_t sweep_overdue(int64_t now_ms);
+  // Purges the content of cases whose retention period (the agreement's case_content_days after
+  // the decision) has ended: audited first (case.purged), then the case key and content are
+  // destroyed; the audit trail stays. Called every second by main(); returns how many it purged.
+  size_t sweep_retention(int64_t now_ms);
+  // An erasure authorised by the DPO ({"enquiry", "reason": one of kErasureReasons, "note"}):
+  // recorded (case.erased: who, the reason code, a hash of the note), then purged as above.
+  std::variant<nlohmann::json, EnquiryError> erase(const nlohmann::json& request, const EnquiryActor& actor);
   // Prometheus text: agency copies by status, answer latency, flags raised, watchers.
   std::string metrics_text() const;
 
@@ -100,6 +107,9 @@ class EnquiryDesk {
   Status record(AuditEvent e);
   void send_outbox(const std::string& agency);
   void notify(const nlohmann::json& meta, const std::string& agency);
+  // Destroys the case's content (vault key and items, queued copies in the outbox) once `e`,
+  // the record of why, is durable.
+  Status purge_case(const std::string& id, AuditEvent e, const std::string& reason_text);
   void count_status(const std::string& from, const std::string& to);
   void observe_latency(int64_t ms);
   // Counts the user's lookups of each pseudonym in the window (forgetting older ones); returns
@@ -118,7 +128,7 @@ class EnquiryDesk {
   Pseudonymizer pseudonyms_;
   Logger log_;
   AgentListener* listener_ = nullptr;
-  Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_;
+  Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_, retention_;
   std::array<std::mutex, 64> answer_locks_;  // by delivery id
   GroupCommit writer_;  // every write to the store: read-modify-write inside one operation
   StatusHub hub_;

@@ -23,6 +23,7 @@
 #include "case_vault.h"
 #include "enquiries.h"
 #include "engine.h"
+#include "signing.h"
 #include "pseudonym.h"
 #include "audit_cli.h"
 #include "audit_log.h"
@@ -344,6 +345,56 @@ int main(int argc, char** argv) {
   }
   mash::broker::Api api(api_options, **users, **audit, registry, log.child("api"));
 
+  // The agreement in force: through the acceptance gate (no rollback to an older version, no
+  // other document under the same version), and a change recorded in the audit log before the
+  // hub works under it.
+  if (config->listener.policy_bundle) {
+    const auto& b = *config->listener.policy_bundle;
+    auto signer = mash::load_verify_key(config->policy_signer);
+    if (!signer.ok()) {
+      std::cerr << "mash-broker: policy.signer: " << signer.error().message << "\n";
+      return 2;
+    }
+    mash::policy::PolicyGate gate(*signer, config->store_dir / "agreement.state");
+    auto before = gate.accepted();
+    if (!before.ok()) {
+      std::cerr << "mash-broker: agreement state: " << before.error().message << "\n";
+      return 1;
+    }
+    auto accepted = gate.accept(b.document, b.signature, "policy.agreement");
+    if (!accepted.ok()) {
+      std::cerr << "mash-broker: policy.agreement: " << accepted.error().message << "\n";
+      return 2;
+    }
+    auto now = gate.accepted();
+    if (!now.ok() || !*now) {
+      std::cerr << "mash-broker: agreement state: cannot be read back\n";
+      return 1;
+    }
+    const auto& was = *before;
+    if (!was || was->agreement_id != (*now)->agreement_id || was->version != (*now)->version ||
+        was->digest != (*now)->digest) {
+      mash::AuditEvent e;
+      e.type = "agreement.changed";
+      e.actor = "hub";
+      e.role = "system";
+      e.outcome = "in-force";
+      e.digest = (*now)->digest.substr(0, 32);
+      e.extra["agreement"] = (*now)->agreement_id;
+      e.extra["version"] = std::to_string((*now)->version);
+      e.extra["previous_version"] = was ? std::to_string(was->version) : "none";
+      e.time_ms = mash::unix_millis_now();
+      auto rec = mash::event_to_record(e);
+      auto appended = rec.ok() ? (*audit)->append(*rec, mash::event_index_keys(e)) : mash::Result<uint64_t>(rec.error());
+      if (!appended.ok()) {
+        std::cerr << "mash-broker: the agreement change cannot be recorded: " << appended.error().message << "\n";
+        return 1;
+      }
+      log.info("agreement-in-force", {{"agreement", (*now)->agreement_id}, {"version", (*now)->version},
+                                      {"previous_version", was ? std::to_string(was->version) : "none"}});
+    }
+  }
+
   // Enquiries: only with an agreement in force.
   std::unique_ptr<mash::policy::Policy> policy;
   std::unique_ptr<mash::CaseVault> vault;
@@ -425,7 +476,8 @@ int main(int argc, char** argv) {
   }
   log.info("https-listening", {{"address", config->http_listen.address().to_string()}, {"port", https->port()}});
 
-  // Agencies that have not answered by the deadline are marked overdue within a second of it.
+  // Agencies that have not answered by the deadline are marked overdue within a second of it;
+  // closed cases past their retention period are purged.
   auto sweep = std::make_shared<boost::asio::steady_timer>(io);
   std::function<void()> sweep_next;
   if (desk) {
@@ -434,6 +486,7 @@ int main(int argc, char** argv) {
       sweep->async_wait([&sweep_next, d](const boost::system::error_code& ec) {
         if (ec) return;
         d->sweep_overdue(mash::unix_millis_now());
+        d->sweep_retention(mash::unix_millis_now());
         sweep_next();
       });
     };

@@ -316,7 +316,7 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
   }
 }
 
-TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the access report and checks integrity",
+TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the access report, checks integrity and erases it",
           "[e2e][api][dpo]") {
   ApiHub hub;
   const auto& d = hub.pki.dir();
@@ -405,6 +405,26 @@ TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the acce
   // The researcher cannot search the audit trail.
   CHECK(hub.call("POST", "/api/v1/audit/person", json{{"person", child}}.dump(), rita).status == 403);
 
+  // An erasure the DPO authorises: bad requests change nothing; then the content is gone (410
+  // for the researcher), the record of the erasure holds the reason code and a hash of the note.
+  CHECK(hub.call("POST", "/api/v1/audit/erasures", json{{"enquiry", id}, {"reason", "because"}, {"note", "x"}}.dump(), dora).status == 400);
+  CHECK(hub.call("POST", "/api/v1/audit/erasures", json{{"enquiry", "0123456789abcdef0123456789abcdef"}, {"reason", "entered-in-error"},
+                                                      {"note", "Wrong family entered by mistake."}}.dump(), dora).status == 404);
+  json erasure = {{"enquiry", id}, {"reason", "entered-in-error"}, {"note", "Wrong family: ticket INC-4471 from the MASH manager."}};
+  CHECK(hub.call("POST", "/api/v1/audit/erasures", erasure.dump(), rita).status == 403);
+  CHECK(hub.call("GET", "/api/v1/enquiries/" + id, "", rita).status == 200);
+  auto erased = hub.call("POST", "/api/v1/audit/erasures", erasure.dump(), dora);
+  INFO(erased.body);
+  REQUIRE(erased.status == 200);
+  auto after = hub.call("GET", "/api/v1/enquiries/" + id, "", rita);
+  CHECK(after.status == 410);
+  CHECK(after.j()["error"]["message"].get<std::string>().find("erased: entered-in-error") != std::string::npos);
+  CHECK(hub.call("POST", "/api/v1/audit/erasures", erasure.dump(), dora).status == 409);
+  // The audit trail still finds the person, and now the erasure too.
+  auto sar_after = hub.call("POST", "/api/v1/audit/subject-access-report", json{{"person", child}}.dump(), dora);
+  CHECK(sar_after.status == 200);
+  CHECK(sar_after.j()["accesses"].size() == 1);
+
   // Every use of the audit trail is itself on the record, by pseudonym, never by name.
   hub.broker->signal(SIGTERM);
   REQUIRE(hub.broker->wait(5000ms) == 0);
@@ -414,4 +434,50 @@ TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the acce
   CHECK(records.find("\"outcome\":\"subject-access-report\"") != std::string::npos);
   CHECK(records.find("Amelia") == std::string::npos);
   CHECK(records.find("Nobody") == std::string::npos);
+  CHECK(count_occurrences(records, "\"type\":\"case.erased\"") == 1);
+  CHECK(records.find("\"outcome\":\"entered-in-error\"") != std::string::npos);
+  CHECK(records.find("INC-4471") == std::string::npos);
+  // The whole trail still verifies after the purge.
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
+                  shell_quote((d / "audit.key.pub").string()), &out) == 0);
+  CHECK(out.find("verified") != std::string::npos);
+}
+
+TEST_CASE("api: a new agreement version is recorded when the hub starts under it, and a rollback is refused",
+          "[e2e][api]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.use_agreement();
+  hub.start();
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+  hub.start();  // the same agreement again: nothing new to record
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+  const std::string v1 = read_file(d / "isa.toml"), v1_sig = read_file(d / "isa.toml.sig");
+  std::string v2 = v1;
+  auto at = v2.find("\nversion = 1\n");
+  REQUIRE(at != std::string::npos);
+  v2.replace(at, 13, "\nversion = 2\n");
+  write_file(d / "isa.toml", v2);
+  REQUIRE(run(kBin + "/mash-policy sign --key " + shell_quote((d / "isa.key").string()) + " " +
+                  shell_quote((d / "isa.toml").string()), &out) == 0);
+  hub.start();
+  CHECK(hub.broker->log().find("agreement-in-force") != std::string::npos);
+  CHECK(hub.call("GET", "/readyz").j()["checks"]["agreement"].get<std::string>().find("version 2") != std::string::npos);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+
+  // Version 1 again, properly signed: refused, with the reason, and the hub does not start.
+  write_file(d / "isa.toml", v1);
+  write_file(d / "isa.toml.sig", v1_sig);
+  Process rolled({kBin + "/mash-broker", "--config", (d / "broker.toml").string()}, d / "rollback.log");
+  CHECK(rolled.wait(10000ms) == 2);
+  CHECK(rolled.log().find("policy.agreement") != std::string::npos);
+
+  std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  CHECK(count_occurrences(records, "\"type\":\"agreement.changed\"") == 2);
+  CHECK(records.find("\"previous_version\":\"1\"") != std::string::npos);
+  CHECK(records.find("\"previous_version\":\"none\"") != std::string::npos);
 }
