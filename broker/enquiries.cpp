@@ -1075,29 +1075,34 @@ std::variant<json, EnquiryError> EnquiryDesk::watch(std::shared_ptr<EventStream>
   return json::object();
 }
 
-size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
-  std::vector<std::pair<std::string, std::string>> due;  // key, enquiry
-  {
-    auto txn = env_.begin_read();
-    if (!txn.ok()) return 0;
-    auto cur = txn->cursor(due_);
-    if (!cur.ok() || !cur->first().ok()) return 0;
-    const std::string until = ms_key(now_ms);
-    for (; cur->valid() && due.size() < 256; (void)cur->next()) {
-      std::string key(cur->key());
-      if (key.size() < 18 || key.substr(0, 16) >= until) break;
-      due.emplace_back(key, key.substr(17));
-    }
+std::vector<std::pair<std::string, std::string>> EnquiryDesk::due_entries(Dbi db, int64_t now_ms, size_t max) {
+  std::vector<std::pair<std::string, std::string>> due;  // key ("<time>/<enquiry>"), enquiry
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return due;
+  auto cur = txn->cursor(db);
+  if (!cur.ok() || !cur->first().ok()) return due;
+  const std::string until = ms_key(now_ms);
+  for (; cur->valid() && due.size() < max; (void)cur->next()) {
+    std::string key(cur->key());
+    if (key.size() < 18 || key.substr(0, 16) > until) break;
+    due.emplace_back(key, key.substr(17));
   }
+  return due;
+}
+
+json EnquiryDesk::read_meta(const std::string& id) {
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return json();
+  auto m = txn->get(enquiries_, id);
+  if (!m.ok() || !*m) return json();
+  return json::parse(**m);
+}
+
+size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
+  auto due = due_entries(due_, now_ms, 256);
   size_t marked = 0;
   for (const auto& [key, id] : due) {
-    json meta;
-    {
-      auto txn = env_.begin_read();
-      if (!txn.ok()) return marked;
-      auto m = txn->get(enquiries_, id);
-      if (m.ok() && *m) meta = json::parse(**m);
-    }
+    json meta = read_meta(id);
     std::vector<std::string> late;
     if (meta.is_object()) {
       for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
@@ -1242,28 +1247,10 @@ Status EnquiryDesk::purge_case(const std::string& id, AuditEvent e, const std::s
 }
 
 size_t EnquiryDesk::sweep_retention(int64_t now_ms) {
-  std::vector<std::pair<std::string, std::string>> due;  // key, enquiry
-  {
-    auto txn = env_.begin_read();
-    if (!txn.ok()) return 0;
-    auto cur = txn->cursor(retention_);
-    if (!cur.ok() || !cur->first().ok()) return 0;
-    const std::string until = ms_key(now_ms);
-    for (; cur->valid() && due.size() < 64; (void)cur->next()) {
-      std::string key(cur->key());
-      if (key.size() < 18 || key.substr(0, 16) > until) break;
-      due.emplace_back(key, key.substr(17));
-    }
-  }
+  auto due = due_entries(retention_, now_ms, 64);
   size_t purged = 0;
   for (const auto& [key, id] : due) {
-    json meta;
-    {
-      auto txn = env_.begin_read();
-      if (!txn.ok()) return purged;
-      auto m = txn->get(enquiries_, id);
-      if (m.ok() && *m) meta = json::parse(**m);
-    }
+    json meta = read_meta(id);
     if (!meta.is_object() || meta.contains("purged_ms")) {
       (void)writer_.run([&](Txn& txn) -> Status {
         auto r = txn.del(retention_, key);

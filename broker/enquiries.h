@@ -107,6 +107,9 @@ class EnquiryDesk {
   Status record(AuditEvent e);
   void send_outbox(const std::string& agency);
   void notify(const nlohmann::json& meta, const std::string& agency);
+  // Entries of a time-keyed table ("<16 hex ms>/<enquiry>") due at now_ms, oldest first.
+  std::vector<std::pair<std::string, std::string>> due_entries(Dbi db, int64_t now_ms, size_t max);
+  nlohmann::json read_meta(const std::string& id);  // null if absent
   // Destroys the case's content (vault key and items, queued copies in the outbox) once `e`,
   // the record of why, is durable.
   Status purge_case(const std::string& id, AuditEvent e, const std::string& reason_text);
