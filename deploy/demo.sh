@@ -27,11 +27,16 @@ case "${1:-}" in
 esac
 keep=0; [ -n "${1:-}" ] && keep=1
 
-deploy/install-deps.sh
-echo "== building (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit mash-policy mash-synth > build/demo-build.log 2>&1 \
-  || { tail -40 build/demo-build.log; exit 1; }
+# MASH_DEMO_BIN=DIR: use binaries already built there (the test suite runs the demo this way).
+if [ -n "${MASH_DEMO_BIN:-}" ]; then
+  HUB_BIN=$MASH_DEMO_BIN
+else
+  deploy/install-deps.sh
+  echo "== building (build/)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+  cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit mash-policy mash-synth > build/demo-build.log 2>&1 \
+    || { tail -40 build/demo-build.log; exit 1; }
+fi
 
 hub_stop "$run"
 hub_port_free "$port" "set MASH_DEMO_PORT to another port"
@@ -73,7 +78,7 @@ echo
 echo "Audit: every connection was recorded before the agent was answered."
 echo "  agents witnessing the hub's audit log: $w of ${#agencies[@]}"
 echo "  agency disclosure logs witnessed by the hub: $(grep -o 'agency-witness-accepted agency=[a-z-]*' "$run/broker.log" | sort -u | wc -l) of ${#agencies[@]}"
-build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
+"$HUB_BIN"/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
 
 # A sample child known to police, health and education (ground truth from mash-synth), as a
 # researcher would type them in (referrals.csv: with the generator's typing noise).
@@ -89,7 +94,7 @@ if [ -n "$child" ]; then
   echo "Sample child (synthetic): $fore $sur, born $dob; each agency's agent matches it against its own"
   echo "extract (mash-agent match; only the outcome is shown here, the evidence is in $run/match-*.txt):"
   for a in "${agencies[@]}"; do
-    build/bin/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
+    "$HUB_BIN"/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
     printf '  %-10s %s\n' "$a" "$(head -2 "$run/match-$a.txt" | tr '\n' ' ')"
   done
   known=$(awk -F, -v id="$true_id" '$3 == id { print $1 }' "$run/data/truth.csv" | sort | tr '\n' ' ')
@@ -146,7 +151,7 @@ echo "$view" | jq -r '.subjects | to_entries[] | .key as $ref | .value as $s |
     "      \(.key): \(.value.outcome)" +
     (if (.value.released | length) > 0 then ", released " + ([.value.released[].field | sub("^[a-z]+\\."; "")] | unique | join(" ")) else "" end) +
     (if .value.restricted then "; RESTRICTED: contact " + (.value.restricted_contact | split(",")[0]) else "" end)] | join("\n"))'
-echo "  audit trail after the enquiry: $(build/bin/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1)"
+echo "  audit trail after the enquiry: $("$HUB_BIN"/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1)"
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"
 if [ "$connected" -lt ${#agencies[@]} ]; then

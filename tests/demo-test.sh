@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's first command, as a test: deploy/demo.sh end to end with the binaries of this
+# build (MASH_DEMO_BIN), in a temporary directory, on free ports. Checks what it prints: five
+# agents connected and witnessing, the sample enquiry's picture with the restricted flag, and
+# the audit check; and that nothing is left running.
+#   tests/demo-test.sh BIN_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$1
+dir=$(mktemp -d)
+trap 'deploy/demo.sh --stop > /dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  return 1
+}
+export MASH_DEMO_BIN=$bin MASH_DEMO_DIR=$dir/run MASH_DEMO_PORT=$(free_port) MASH_DEMO_HTTP_PORT=$(free_port)
+status=0
+deploy/demo.sh > "$dir/out.txt" 2>&1 || status=$?
+fail() { echo "demo-test: $1"; cat "$dir/out.txt"; exit 1; }
+[ "$status" = 0 ] || fail "deploy/demo.sh exited $status"
+for want in "agents witnessing the hub's audit log: 5 of 5" "agency disclosure logs witnessed by the hub: 5 of 5" \
+            "status per agency:" "police: matched" "RESTRICTED: contact" "audit trail after the enquiry:" ": verified"; do
+  grep -qF "$want" "$dir/out.txt" || fail "missing from the output: $want"
+done
+! grep -q "NOT CONNECTED" "$dir/out.txt" || fail "an agent did not connect"
+[ ! -f "$dir/run/pids" ] || fail "the demo left processes running"
+for p in $MASH_DEMO_PORT $MASH_DEMO_HTTP_PORT; do
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || fail "port $p still listening after the demo"
+done
+echo "demo-test: ok"
