@@ -599,19 +599,42 @@ void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency);
 
 void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id) {
   const std::string d = to_hex(delivery_id);
+  // One acknowledgement per delivery at a time (a repeated one may arrive while the first is stored).
+  std::lock_guard serial(answer_locks_[std::hash<std::string>{}(d) % answer_locks_.size()]);
   std::string enquiry;
   json meta;
-  bool changed = false, first = false;
-  Status st = writer_.run([&](Txn& txn) -> Status {
-    enquiry.clear();
-    changed = first = false;
-    auto link = txn.get(deliveries_, d);
-    if (!link.ok()) return link.error();
-    if (!*link) return {};
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return;
+    auto link = txn->get(deliveries_, d);
+    if (!link.ok() || !*link) return;
     std::string target(**link);
     auto slash = target.find('/');
-    if (slash == std::string::npos || target.substr(slash + 1) != agency) return {};  // another agency's id
+    if (slash == std::string::npos || target.substr(slash + 1) != agency) return;  // another agency's id
     enquiry = target.substr(0, slash);
+    auto m = txn->get(enquiries_, enquiry);
+    if (!m.ok() || !*m) return;
+    meta = json::parse(**m, nullptr, false);
+  }
+  if (!meta.is_object()) return;
+  // The record of the delivery first, once; then the state (a failure leaves the copy in the
+  // outbox, so the agent acknowledges it again and this is tried again).
+  if (!meta["agencies"][agency].contains("delivered_ms")) {
+    AuditEvent e;
+    e.type = "enquiry.delivered";
+    e.actor = "agent:" + agency;
+    e.role = "agent";
+    e.agency = agency;
+    e.enquiry = enquiry;
+    e.outcome = "ok";
+    if (auto st = record(e); !st.ok()) {
+      log_.error("audit-unavailable", {{"event", "enquiry.delivered"}, {"reason", st.error().message}});
+      return;
+    }
+  }
+  bool changed = false;
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    changed = false;
     if (auto r = txn.del(outbox_, agency + "/" + d); !r.ok()) return r.error();
     auto m = txn.get(enquiries_, enquiry);
     if (!m.ok()) return m.error();
@@ -625,28 +648,17 @@ void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<u
     } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
       a["was"] = "delivered";  // delivered late: still overdue
     }
-    first = !a.contains("delivered_ms");
-    if (first) a["delivered_ms"] = unix_millis_now();
+    if (!a.contains("delivered_ms")) a["delivered_ms"] = unix_millis_now();
     return txn.put(enquiries_, enquiry, meta.dump());
   });
   if (!st.ok()) {
     log_.error("delivery-not-stored", {{"agency", agency}, {"reason", st.error().message}});
-    return;  // the copy stays in the outbox and goes again at the next connection
+    return;
   }
-  if (enquiry.empty()) return;
   if (changed) {
     count_status("queued", "delivered");
     notify(meta, agency);
   }
-  if (!first) return;  // a repeated acknowledgement
-  AuditEvent e;
-  e.type = "enquiry.delivered";
-  e.actor = "agent:" + agency;
-  e.role = "agent";
-  e.agency = agency;
-  e.enquiry = enquiry;
-  e.outcome = "ok";
-  (void)record(e);
 }
 
 bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
@@ -730,6 +742,15 @@ bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
     auto& a = meta["agencies"][answer.agency];
     before = a.value("status", "queued");
     if (before == "answered" || before == "declined") return {};
+    if (meta.contains("purged_ms")) {
+      // The case's content was destroyed: the answer is on the record (above), its content is
+      // not kept, and it is acknowledged so that the agent stops sending it.
+      a["status"] = status;
+      a["updated_ms"] = unix_millis_now();
+      a["content_discarded"] = true;
+      if (auto r = txn.del(outbox_, answer.agency + "/" + d); !r.ok()) return r.error();
+      return txn.put(enquiries_, enquiry, meta.dump());
+    }
     if (before == "overdue" && status == "awaiting-review") {
       a["was"] = "awaiting-review";
       return txn.put(enquiries_, enquiry, meta.dump());
@@ -1056,7 +1077,9 @@ std::variant<json, EnquiryError> EnquiryDesk::watch(std::shared_ptr<EventStream>
     if (!meta || !may_see(*meta, actor)) return EnquiryError{404, "not-found", "no such enquiry", {}};
   }
   if (!hub_.watch(stream, Watcher{actor.user_id, actor.role, actor.team, enquiry})) {
-    return EnquiryError{503, "busy", "too many status streams are open; try again shortly", {}};
+    return EnquiryError{429, "too-many-streams",
+                        "too many status streams are open (8 per user); close one, or watch every enquiry with one stream",
+                        {}};
   }
   stream->push("ready", json{{"enquiry", enquiry}}.dump());
   if (!enquiry.empty()) {
@@ -1095,7 +1118,8 @@ json EnquiryDesk::read_meta(const std::string& id) {
   if (!txn.ok()) return json();
   auto m = txn->get(enquiries_, id);
   if (!m.ok() || !*m) return json();
-  return json::parse(**m);
+  auto j = json::parse(**m, nullptr, false);
+  return j.is_discarded() ? json() : j;
 }
 
 size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
@@ -1122,7 +1146,7 @@ size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
       e.extra["agencies"] = list;
       if (auto st = record(e); !st.ok()) {
         log_.error("audit-unavailable", {{"event", "enquiry.overdue"}, {"reason", st.error().message}});
-        return marked;  // tried again at the next sweep
+        continue;  // tried again at the next sweep
       }
     }
     // The marks, on the record as it is now (an answer may have come in meanwhile).
@@ -1148,7 +1172,10 @@ size_t EnquiryDesk::sweep_overdue(int64_t now_ms) {
       if (auto r = txn.del(due_, key); !r.ok()) return r.error();
       return {};
     });
-    if (!st.ok()) return marked;
+    if (!st.ok()) {
+      log_.error("overdue-not-stored", {{"enquiry", id}, {"reason", st.error().message}});
+      continue;
+    }
     for (const auto& [before, agency] : changes) {
       count_status(before, "overdue");
       notify(meta, agency);
@@ -1269,7 +1296,7 @@ size_t EnquiryDesk::sweep_retention(int64_t now_ms) {
     e.extra["retention_days"] = std::to_string(policy_.agreement().case_content_days);
     if (auto st = purge_case(id, e, "retention period ended"); !st.ok()) {
       log_.error("purge-failed", {{"enquiry", id}, {"reason", st.error().message}});
-      return purged;  // tried again at the next sweep
+      continue;  // tried again at the next sweep
     }
     ++purged;
     log_.info("case-purged", {{"enquiry", id}, {"reason", "retention-period-ended"}});

@@ -6,7 +6,12 @@
 
 #include <sstream>
 
+#include <capnp/message.h>
+
 #include "agreement.h"
+#include "crypto.h"
+#include "framing.h"
+#include "link.capnp.h"
 #include "case_vault.h"
 #include "engine.h"
 #include "test_support.h"
@@ -61,6 +66,26 @@ struct Hub {
   }
 };
 
+// An agency's answer as its agent would send it (the desk does not check the signature; the
+// link does, before the desk sees it).
+AgentAnswer answer_for(const std::string& agency, const std::string& delivery_hex) {
+  AgentAnswer a;
+  a.agency = agency;
+  auto id = from_hex(delivery_hex);
+  REQUIRE(id.ok());
+  a.enquiry_id = *id;
+  capnp::MallocMessageBuilder b;
+  auto body = b.initRoot<wire::AnswerBody>();
+  body.setEnquiryId(capnp::Data::Reader(a.enquiry_id.data(), a.enquiry_id.size()));
+  body.setAgency(agency);
+  body.setStatus(wire::AnswerBody::Status::ANSWERED);
+  auto subjects = body.initSubjects(1);
+  subjects[0].setRef("s1");
+  subjects[0].setOutcome(wire::SubjectAnswer::Outcome::MATCHED);
+  a.body = serialize_message(b);
+  return a;
+}
+
 json request() {
   return {{"case_ref", "MASH-2026-0042"}, {"local_authority", "hammersmith-fulham"}, {"brag", "amber"},
           {"concerns", "School reports bruising."}, {"purpose", "mash-risk-assessment"}, {"legal_basis", "ca1989-s47"},
@@ -106,6 +131,14 @@ TEST_CASE("retention: a decided case's content is purged when the agreement's pe
   CHECK(list["enquiries"][0]["purged"] == true);
   CHECK(hub.desk->sweep_retention(now + (days + 1) * 86'400'000LL) == 0);
   CHECK(hub.count("case.purged") == 1);
+  // The agency's answer arriving after the purge is recorded and acknowledged (so the agent
+  // stops sending it), but its content is not kept.
+  const std::string delivery = std::get<json>(created)["agencies"]["police"]["delivery"];
+  CHECK(hub.desk->on_answer(answer_for("police", delivery)));
+  CHECK(hub.count("answer.received") == 1);
+  CHECK_FALSE(hub.vault.get(id, "answer.police").ok());
+  CHECK(hub.desk->on_answer(answer_for("police", delivery)));  // again: acknowledged, recorded once
+  CHECK(hub.count("answer.received") == 1);
   // A later decision on a purged case cannot bring it back.
   CHECK(std::holds_alternative<EnquiryError>(
       hub.desk->decide(id, {{"decision", "signpost"}, {"rationale", "Trying to revive a purged case."}}, mo)));

@@ -108,6 +108,11 @@ void EventStream::close() {
   if (wake) wake();
 }
 
+size_t EventStream::pending() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 bool EventStream::closed() const {
   std::lock_guard lock(mu_);
   return closed_;

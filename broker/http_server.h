@@ -53,6 +53,7 @@ class EventStream {
   bool push(std::string_view event, std::string_view data);
   void close();
   bool closed() const;
+  size_t pending() const;  // events queued and not yet written
 
  private:
   friend class HttpServer;

@@ -3,9 +3,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/post.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -314,6 +316,8 @@ int main(int argc, char** argv) {
   mash::AuditLogOptions audit_options;
   audit_options.origin = config->audit_origin;
   audit_options.checkpoint_interval = config->audit_checkpoint_interval;
+  // Every io thread and every pool thread may read at once (DPO searches, answer checks).
+  audit_options.max_readers = 2 * config->threads + 32;
   auto audit = mash::AuditLog::open(config->audit_dir, audit_options, std::move(audit_key).value());
   if (!audit.ok()) {
     std::cerr << "mash-broker: audit log " << config->audit_dir.string() << ": " << audit.error().message << "\n";
@@ -323,7 +327,9 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   mash::broker::AgentRegistry registry;
   // People: the JSON API over HTTPS.
-  auto store_env = mash::Env::open(config->store_dir);
+  mash::EnvOptions store_options;
+  store_options.max_readers = 2 * config->threads + 32;  // as above: every thread may read at once
+  auto store_env = mash::Env::open(config->store_dir, store_options);
   if (!store_env.ok()) {
     std::cerr << "mash-broker: store " << config->store_dir.string() << ": " << store_env.error().message << "\n";
     return 1;
@@ -356,11 +362,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     mash::policy::PolicyGate gate(*signer, config->store_dir / "agreement.state");
-    auto before = gate.accepted();
-    if (!before.ok()) {
-      std::cerr << "mash-broker: agreement state: " << before.error().message << "\n";
-      return 1;
-    }
     auto accepted = gate.accept(b.document, b.signature, "policy.agreement");
     if (!accepted.ok()) {
       std::cerr << "mash-broker: policy.agreement: " << accepted.error().message << "\n";
@@ -371,18 +372,30 @@ int main(int argc, char** argv) {
       std::cerr << "mash-broker: agreement state: cannot be read back\n";
       return 1;
     }
-    const auto& was = *before;
-    if (!was || was->agreement_id != (*now)->agreement_id || was->version != (*now)->version ||
-        was->digest != (*now)->digest) {
+    // Compared with the last agreement.changed in the audit log (not with the gate's state), so
+    // a change whose record did not make it (a crash, a full disk) is recorded at the next start.
+    const std::string digest = (*now)->digest.substr(0, 32);
+    std::string previous_version = "none";
+    bool recorded = false;
+    if (auto found = (*audit)->find("type", "agreement.changed"); found.ok() && !found->empty()) {
+      auto rec = (*audit)->record(found->back());
+      auto last = rec.ok() ? mash::event_from_record(*rec) : mash::Result<mash::AuditEvent>(rec.error());
+      if (last.ok()) {
+        auto v = last->extra.find("version");
+        previous_version = v == last->extra.end() ? "unknown" : v->second;
+        recorded = last->digest == digest && previous_version == std::to_string((*now)->version);
+      }
+    }
+    if (!recorded) {
       mash::AuditEvent e;
       e.type = "agreement.changed";
       e.actor = "hub";
       e.role = "system";
       e.outcome = "in-force";
-      e.digest = (*now)->digest.substr(0, 32);
+      e.digest = digest;
       e.extra["agreement"] = (*now)->agreement_id;
       e.extra["version"] = std::to_string((*now)->version);
-      e.extra["previous_version"] = was ? std::to_string(was->version) : "none";
+      e.extra["previous_version"] = previous_version;
       e.time_ms = mash::unix_millis_now();
       auto rec = mash::event_to_record(e);
       auto appended = rec.ok() ? (*audit)->append(*rec, mash::event_index_keys(e)) : mash::Result<uint64_t>(rec.error());
@@ -391,7 +404,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       log.info("agreement-in-force", {{"agreement", (*now)->agreement_id}, {"version", (*now)->version},
-                                      {"previous_version", was ? std::to_string(was->version) : "none"}});
+                                      {"previous_version", previous_version}});
     }
   }
 
@@ -478,19 +491,23 @@ int main(int argc, char** argv) {
 
   // Agencies that have not answered by the deadline are marked overdue within a second of it;
   // closed cases past their retention period are purged.
-  auto sweep = std::make_shared<boost::asio::steady_timer>(io);
+  // The timer lives on its own strand, and the stop is posted to it, so stopping never races a
+  // sweep that is re-arming the timer.
+  auto sweep = std::make_shared<boost::asio::steady_timer>(boost::asio::make_strand(io));
+  std::atomic<bool> sweep_stopped{false};
   std::function<void()> sweep_next;
   if (desk) {
-    sweep_next = [&sweep_next, sweep, d = desk.get()] {
+    sweep_next = [&sweep_next, &sweep_stopped, sweep, d = desk.get()] {
+      if (sweep_stopped) return;
       sweep->expires_after(std::chrono::seconds(1));
-      sweep->async_wait([&sweep_next, d](const boost::system::error_code& ec) {
-        if (ec) return;
+      sweep->async_wait([&sweep_next, &sweep_stopped, d](const boost::system::error_code& ec) {
+        if (ec || sweep_stopped) return;
         d->sweep_overdue(mash::unix_millis_now());
         d->sweep_retention(mash::unix_millis_now());
         sweep_next();
       });
     };
-    sweep_next();
+    boost::asio::post(sweep->get_executor(), [&sweep_next] { sweep_next(); });
   }
 
   mash::watch_tls_files(io, *tls, config->tls_reload_interval, log.child("tls"),
@@ -502,7 +519,8 @@ int main(int argc, char** argv) {
     log.info("stopping", {{"signal", sig}});
     listener->stop();
     https->stop();
-    sweep->cancel();
+    sweep_stopped = true;
+    boost::asio::post(sweep->get_executor(), [sweep] { sweep->cancel(); });
     // Give the goodbye messages a moment to leave, then stop whatever is left.
     auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });

@@ -8,6 +8,9 @@ bool StatusHub::watch(std::shared_ptr<EventStream> stream, Watcher who) {
   std::lock_guard lock(mu_);
   std::erase_if(entries_, [](const Entry& e) { return e.stream->closed(); });
   if (entries_.size() >= max_watchers_) return false;
+  size_t mine = static_cast<size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.who.user_id == who.user_id; }));
+  if (mine >= max_per_user_) return false;
   entries_.push_back({std::move(stream), std::move(who)});
   return true;
 }

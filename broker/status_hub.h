@@ -22,8 +22,11 @@ struct Watcher {
 
 class StatusHub {
  public:
-  explicit StatusHub(size_t max_watchers = 4096) : max_watchers_(max_watchers) {}
-  // False when the hub is full.
+  // Each stream holds an HTTPS connection, so both limits stay well below the server's
+  // connection cap: one user cannot take every connection.
+  explicit StatusHub(size_t max_watchers = 256, size_t max_per_user = 8)
+      : max_watchers_(max_watchers), max_per_user_(max_per_user) {}
+  // False when the hub, or this user's share of it, is full.
   bool watch(std::shared_ptr<EventStream> stream, Watcher who);
   // Sends `event` ("status", ...) with `data` to every watcher that may see this enquiry.
   void publish(const std::string& enquiry, const std::string& owner, const std::string& team, const char* event,
@@ -37,7 +40,7 @@ class StatusHub {
   };
   mutable std::mutex mu_;
   std::vector<Entry> entries_;
-  size_t max_watchers_;
+  size_t max_watchers_, max_per_user_;
 };
 
 }  // namespace mash::broker

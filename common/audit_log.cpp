@@ -70,6 +70,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& di
   env_options.map_size = options.map_size;
   env_options.max_dbs = 8;
   env_options.sync = options.sync;
+  env_options.max_readers = options.max_readers;
   auto env = Env::open(dir, env_options);
   if (!env.ok()) return env.error();
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(env).value(), std::move(options), std::move(key)));

@@ -46,6 +46,7 @@ struct AuditLogOptions {
   size_t max_batch = 8192;                  // records per commit at most
   size_t map_size = size_t{8} << 30;        // LMDB map (sparse file); the store's size limit
   bool sync = true;                         // false only for benchmarks of the non-durable path
+  unsigned max_readers = 126;               // concurrent read transactions (threads reading at once)
 };
 
 using IndexKey = std::pair<std::string, std::string>;

@@ -18,7 +18,13 @@ Status GroupCommit::run(const std::function<Status(Txn&)>& op) {
       queue_.pop_front();
     }
     lock.unlock();
-    execute(batch);
+    try {
+      execute(batch);
+    } catch (...) {
+      // Whatever went wrong, no caller may wait for ever: the batch fails as a whole (the
+      // shared transaction was aborted by its destructor).
+      for (auto* p : batch) p->result = make_error(ErrorCode::kInternal, "the shared commit failed unexpectedly");
+    }
     lock.lock();
     for (auto* p : batch) p->done = true;
     ++commits_;
@@ -46,6 +52,8 @@ void GroupCommit::execute(std::deque<Pending*>& batch) {
       st = (*p->op)(*child);
     } catch (const std::exception& e) {
       st = make_error(ErrorCode::kInternal, std::string("write failed: ") + e.what());
+    } catch (...) {
+      st = make_error(ErrorCode::kInternal, "write failed");
     }
     if (st.ok()) {
       st = child->commit();

@@ -57,6 +57,7 @@ if [ -z "${1:-}" ] || [[ "Matching" =~ ${1} ]]; then
     "$bdir"/bin/match-quality import "$tmp/big/health/persons.csv" "$tmp/nofacts.csv" 2>&1 | sed 's/^/   persons only: /'
     "$bdir"/bin/match-quality synth "$tmp/big" --agencies health 2>&1 | grep -E 'imported|^health: precision' | sed 's/^/   /'
   done
+  rm -rf "$tmp"  # here too: the Roundtrip section below sets its own EXIT trap
 fi
 
 # The enquiry round trip: a broker and five agents on loopback (deploy/lib/hub.sh, as the demo),

@@ -41,7 +41,7 @@ fi
 hub_stop "$run"
 hub_port_free "$port" "set MASH_DEMO_PORT to another port"
 hub_port_free "$http_port" "set MASH_DEMO_HTTP_PORT to another port"
-hub_prepare "$run" policy/examples/tri-borough.toml 2000 "$port" "$http_port"
+hub_prepare "$run" policy/examples/tri-borough.toml 2000 "$port" "$http_port" || exit 1
 read -r _ admin_pw < <(grep '^demo.admin ' "$run/logins.txt")
 read -r _ researcher_pw < <(grep '^demo.researcher ' "$run/logins.txt")
 

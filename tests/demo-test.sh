@@ -17,7 +17,10 @@ free_port() {
   done
   return 1
 }
-export MASH_DEMO_BIN=$bin MASH_DEMO_DIR=$dir/run MASH_DEMO_PORT=$(free_port) MASH_DEMO_HTTP_PORT=$(free_port)
+link_port=$(free_port) || { echo "demo-test: no free port"; exit 1; }
+http_port=$(free_port) || { echo "demo-test: no free port"; exit 1; }
+while [ "$http_port" = "$link_port" ]; do http_port=$(free_port); done
+export MASH_DEMO_BIN=$bin MASH_DEMO_DIR=$dir/run MASH_DEMO_PORT=$link_port MASH_DEMO_HTTP_PORT=$http_port
 status=0
 deploy/demo.sh > "$dir/out.txt" 2>&1 || status=$?
 fail() { echo "demo-test: $1"; cat "$dir/out.txt"; exit 1; }
@@ -27,7 +30,10 @@ for want in "agents witnessing the hub's audit log: 5 of 5" "agency disclosure l
   grep -qF "$want" "$dir/out.txt" || fail "missing from the output: $want"
 done
 ! grep -q "NOT CONNECTED" "$dir/out.txt" || fail "an agent did not connect"
-[ ! -f "$dir/run/pids" ] || fail "the demo left processes running"
+[ ! -f "$dir/run/pids" ] || fail "the demo left its pid file behind"
+for c in /proc/[0-9]*/cmdline; do
+  if tr '\0' ' ' < "$c" 2>/dev/null | grep -qF "$dir/run/"; then fail "the demo left processes running"; fi
+done
 for p in $MASH_DEMO_PORT $MASH_DEMO_HTTP_PORT; do
   ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || fail "port $p still listening after the demo"
 done

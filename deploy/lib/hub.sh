@@ -12,10 +12,19 @@ hub_agencies=(police health education probation housing)
 HUB_BIN=${HUB_BIN:-build/bin}
 
 hub_stop() {
-  local dir=$1
+  local dir=$1 pid pids left
   if [ -f "$dir/pids" ]; then
+    pids=$(tac "$dir/pids")
     # Agents first, then the broker, so that agents do not log a lost broker on the way out.
-    tac "$dir/pids" | while read -r pid; do kill "$pid" 2>/dev/null || true; done
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    # Wait until they are gone (stores closed, ports free); after 10 s, SIGKILL.
+    for _ in $(seq 100); do
+      left=0
+      for pid in $pids; do kill -0 "$pid" 2>/dev/null && left=1; done
+      [ $left = 0 ] && break
+      sleep 0.1
+    done
+    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
     rm -f "$dir/pids"
   fi
 }
@@ -30,7 +39,12 @@ hub_port_free() {
 hub_prepare() {
   local dir=$1 isa=$2 households=$3 port=$4 http_port=$5 a
   hub_stop "$dir"
-  rm -rf "$dir"; mkdir -p "$dir"; chmod 700 "$dir"
+  # Only a folder this script made (it holds .mash-hub) or an empty one is wiped and reused.
+  if [ -d "$dir" ] && [ ! -f "$dir/.mash-hub" ] && [ -n "$(ls -A "$dir")" ]; then
+    echo "$dir exists and was not made by the demo; choose another folder (MASH_DEMO_DIR)" >&2
+    return 1
+  fi
+  rm -rf "$dir"; mkdir -p "$dir"; chmod 700 "$dir"; touch "$dir/.mash-hub"
 
   echo "== hub PKI (certs/mash-pki dev-setup): CA, broker certificate, one certificate per agency"
   local args=(); for a in "${hub_agencies[@]}"; do args+=(--agency "$a"); done
