@@ -90,9 +90,10 @@ class AgentListener::Connection : public std::enable_shared_from_this<Connection
       fail(agency.error().message);
       return;
     }
+    const auto expires = peer_certificate_not_after(stream_.native_handle());
     auto session = std::make_shared<LinkSession>(std::move(stream_), owner_->options_.link,
                                                  owner_->log_, peer_);
-    owner_->on_established(std::move(session), *agency);
+    owner_->on_established(std::move(session), *agency, expires);
   }
 
   void fail(const std::string& reason) {
@@ -253,7 +254,8 @@ void AgentListener::untrack(const LinkSession* s) {
   }
 }
 
-void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::string agency) {
+void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::string agency,
+                                   std::chrono::system_clock::time_point certificate_expires) {
   track(session);
   if (stopped_) {
     session->close("broker stopping");
@@ -262,8 +264,8 @@ void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::st
   auto greeted = std::make_shared<bool>(false);
   std::weak_ptr<AgentListener> weak = shared_from_this();
   LinkSession::Handler handler;
-  handler.on_message = [weak, agency, greeted](LinkSession& s, Frame& f) {
-    if (auto self = weak.lock()) self->on_message(s, f, agency, *greeted);
+  handler.on_message = [weak, agency, greeted, certificate_expires](LinkSession& s, Frame& f) {
+    if (auto self = weak.lock()) self->on_message(s, f, agency, *greeted, certificate_expires);
   };
   handler.on_closed = [weak, agency, greeted](LinkSession& s, const std::string& reason) {
     auto self = weak.lock();
@@ -284,7 +286,7 @@ void AgentListener::on_established(std::shared_ptr<LinkSession> session, std::st
 }
 
 void AgentListener::on_message(LinkSession& session, Frame& frame, const std::string& agency,
-                               bool& greeted) {
+                               bool& greeted, std::chrono::system_clock::time_point certificate_expires) {
   auto msg = frame.message();
   auto which = msg.which();
   if (!greeted) {
@@ -308,6 +310,7 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
     info.peer = session.peer_label();
     info.software = std::string(hello.getSoftware().cStr()).substr(0, 128);
     info.since = std::chrono::system_clock::now();
+    info.certificate_expires = certificate_expires;
     const uint64_t agent_policy = hello.getPolicyVersion();
     auto self_ptr = find_session(&session);
     if (!self_ptr) return;

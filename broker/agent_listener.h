@@ -109,8 +109,10 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
  private:
   class Connection;
   void do_accept();
-  void on_established(std::shared_ptr<LinkSession> session, std::string agency);
-  void on_message(LinkSession& session, Frame& frame, const std::string& agency, bool& greeted);
+  void on_established(std::shared_ptr<LinkSession> session, std::string agency,
+                      std::chrono::system_clock::time_point certificate_expires);
+  void on_message(LinkSession& session, Frame& frame, const std::string& agency, bool& greeted,
+                  std::chrono::system_clock::time_point certificate_expires);
   std::shared_ptr<LinkSession> find_session(const LinkSession* session);
   void complete_hello(std::shared_ptr<LinkSession> session, ConnectedAgent info, uint64_t agent_policy_version);
   void on_answer(LinkSession& session, const std::string& agency, wire::Answer::Reader answer);

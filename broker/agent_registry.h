@@ -21,6 +21,7 @@ struct ConnectedAgent {
   std::string peer;       // address:port
   std::string software;   // from the agent's Hello
   std::chrono::system_clock::time_point since;
+  std::chrono::system_clock::time_point certificate_expires;  // the agent's certificate's notAfter
 };
 
 class AgentRegistry {

@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include "agreement.h"
 #include "audit_json.h"
 #include "audit_tools.h"
 #include "signed_note.h"
@@ -187,6 +188,7 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (r.path == "/readyz" && r.method == "GET") return readyz();
   if (r.path == "/metrics" && r.method == "GET") return metrics();
   if (r.path == "/api/v1/session" && r.method == "POST") return login(r);
+  if (auto page = web(r)) return *page;
   if (r.path.rfind("/api/v1/", 0) != 0) return json_error(404, "not-found", "no such page");
 
   auto auth = authenticate(r);
@@ -198,6 +200,8 @@ HttpResponse Api::route(const HttpRequest& r) {
   if (r.path.rfind("/api/v1/enquiries", 0) == 0) return enquiries(r, c);
   if (r.path == "/api/v1/events" && r.method == "GET") return events(r, c);
   if (r.path.rfind("/api/v1/audit/", 0) == 0) return audit(r, c);
+  if (r.path == "/api/v1/agreement" && r.method == "GET") return agreement(c);
+  if (r.path == "/api/v1/agencies" && r.method == "GET") return agencies(c);
   if (r.path == "/api/v1/users" && r.method == "GET") return list_users(c);
   if (r.path == "/api/v1/users" && r.method == "POST") return add_user(r, c);
   const std::string prefix = "/api/v1/users/";
@@ -532,7 +536,99 @@ HttpResponse Api::me(const Caller& c) {
   json j = user_json(**u);
   j["csrf"] = c.session.csrf;
   j["expires_ms"] = c.session.expires_ms;
+  j["idle_timeout_s"] = options_.session_idle_s;
   return ok_json(j);
+}
+
+std::optional<HttpResponse> Api::web(const HttpRequest& r) {
+  if (!web_ || r.method != "GET" || r.path.rfind("/api/", 0) == 0) return std::nullopt;
+  HttpResponse out;
+  if (const WebFile* f = web_->file(r.path); f && r.path != "/index.html") {
+    out.content_type = f->content_type;
+    out.body = f->body;
+    out.cacheable = true;  // scripts, styles, fonts and images: no case content
+    return out;
+  }
+  if (r.path == "/index.html" || WebAssets::is_page_route(r.path)) {
+    // The one page, filled in by its script from the API; never cached.
+    out.content_type = web_->index().content_type;
+    out.body = web_->index().body;
+    return out;
+  }
+  return std::nullopt;
+}
+
+// What the enquiry form offers, from the agreement in force. No case content: any signed-in user.
+HttpResponse Api::agreement(const Caller&) {
+  if (!agreement_) return json_error(503, "no-agreement", "the hub has no agreement loaded");
+  const policy::Agreement& a = *agreement_;
+  json j = {{"id", a.id}, {"title", a.title}, {"version", a.version}, {"effective", a.effective.to_string()},
+            {"review", a.review.to_string()}, {"case_content_days", a.case_content_days},
+            {"enquiries_per_user_per_hour", a.enquiries_per_user_per_hour},
+            {"enquiries_per_user_per_day", a.enquiries_per_user_per_day}};
+  json brag = json::array();
+  for (const auto& b : a.brag) {
+    brag.push_back({{"id", b.id}, {"name", b.name}, {"rank", b.rank}, {"deadline_minutes", b.deadline_minutes}});
+  }
+  json purposes = json::array();
+  for (const auto& p : a.purposes) purposes.push_back({{"id", p.id}, {"name", p.name}, {"description", p.description}});
+  json bases = json::array();
+  for (const auto& b : a.legal_bases) bases.push_back({{"id", b.id}, {"name", b.name}, {"requires_consent", b.requires_consent}});
+  json consent = json::array();
+  for (const auto& c : a.consent_states) {
+    consent.push_back({{"id", c.id}, {"name", c.name}, {"requires_reason", c.requires_reason}, {"is_given", c.is_given}});
+  }
+  json agencies = json::array();
+  for (const auto& ag : a.agencies) {
+    json fields = json::array();
+    for (const auto& f : a.fields) {
+      if (f.agency == ag.id) {
+        fields.push_back({{"id", f.id}, {"description", f.description}, {"special_category", f.special_category}});
+      }
+    }
+    agencies.push_back({{"id", ag.id}, {"name", ag.name}, {"fields", fields}});
+  }
+  json signatories = json::array();
+  for (const auto& s : a.signatories) {
+    signatories.push_back({{"organisation", s.organisation}, {"name", s.name}, {"role", s.role},
+                           {"signed_on", s.signed_on.to_string()}});
+  }
+  j["brag"] = brag;
+  j["purposes"] = purposes;
+  j["legal_bases"] = bases;
+  j["consent_states"] = consent;
+  j["agencies"] = agencies;
+  j["signatories"] = signatories;
+  j["subject_roles"] = {"child", "mother", "father", "carer", "sibling", "other-adult"};
+  return ok_json(j);
+}
+
+// The agencies of the agreement with their link state (admin).
+HttpResponse Api::agencies(const Caller& c) {
+  if (c.session.role != "admin") return json_error(403, "forbidden", "only an admin sees the agencies' connections");
+  auto ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  std::map<std::string, ConnectedAgent> connected;
+  for (auto& a : registry_.snapshot()) connected.emplace(a.agency, a);
+  json out = json::array();
+  auto add = [&](const std::string& id, const std::string& name, bool in_agreement) {
+    json j = {{"id", id}, {"name", name}, {"in_agreement", in_agreement}, {"connected", false}};
+    if (auto it = connected.find(id); it != connected.end()) {
+      j["connected"] = true;
+      j["peer"] = it->second.peer;
+      j["software"] = it->second.software;
+      j["since_ms"] = ms(it->second.since);
+      j["certificate_expires_ms"] = ms(it->second.certificate_expires);
+      connected.erase(it);
+    }
+    out.push_back(j);
+  };
+  if (agreement_) {
+    for (const auto& a : agreement_->agencies) add(a.id, a.name, true);
+  }
+  while (!connected.empty()) add(connected.begin()->first, "", false);
+  return ok_json({{"agencies", out}, {"now_ms", unix_millis_now()}});
 }
 
 HttpResponse Api::list_users(const Caller& c) {

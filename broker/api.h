@@ -26,6 +26,11 @@
 #include "log.h"
 #include "pseudonym.h"
 #include "users.h"
+#include "web_assets.h"
+
+namespace mash::policy {
+struct Agreement;
+}
 
 namespace mash::broker {
 
@@ -33,6 +38,7 @@ struct ApiOptions {
   bool secure_cookie = true;        // the Secure attribute (always on in production)
   std::string agreement_id;         // the ISA in force, for /readyz (empty: none loaded)
   int64_t agreement_version = 0;
+  int64_t session_idle_s = 1800;    // told to the web interface, which signs out after that idle
 };
 
 class Api {
@@ -44,6 +50,11 @@ class Api {
   void set_desk(EnquiryDesk* desk) { desk_ = desk; }
   // The DPO's person searches turn details into pseudonyms with the hub's key.
   void set_pseudonymizer(Pseudonymizer p) { pseudonymizer_.emplace(std::move(p)); }
+  // The agreement in force, for the form's choices (GET /api/v1/agreement) and the admin's view
+  // of agencies; must outlive the Api.
+  void set_agreement(const policy::Agreement* agreement) { agreement_ = agreement; }
+  // The web interface's files; without them only the API is served.
+  void set_web(const WebAssets* web) { web_ = web; }
 
  private:
   struct Caller {
@@ -67,6 +78,10 @@ class Api {
   HttpResponse enquiries(const HttpRequest& r, const Caller& c);
   HttpResponse events(const HttpRequest& r, const Caller& c);
   HttpResponse audit(const HttpRequest& r, const Caller& c);
+  HttpResponse agreement(const Caller& c);
+  HttpResponse agencies(const Caller& c);
+  // A file or page of the web interface, or nullopt when `r` is not for one.
+  std::optional<HttpResponse> web(const HttpRequest& r);
   Status record(AuditEvent e);
 
   ApiOptions options_;
@@ -75,6 +90,8 @@ class Api {
   AgentRegistry& registry_;
   EnquiryDesk* desk_ = nullptr;
   std::optional<Pseudonymizer> pseudonymizer_;
+  const policy::Agreement* agreement_ = nullptr;
+  const WebAssets* web_ = nullptr;
   Logger log_;
   std::mutex metrics_mu_;
   std::map<std::string, uint64_t> requests_by_status_;

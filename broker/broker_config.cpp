@@ -81,6 +81,8 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.http_max_body = static_cast<size_t>(*max_body);
   MASH_TRY(http_conns, cfg.integer_or("http.max_connections", 1024, 1, 100000));
   out.http_max_connections = static_cast<size_t>(*http_conns);
+  MASH_TRY(web_dir, cfg.optional_path("http.web_dir", true));
+  out.web_dir = *web_dir;
   MASH_TRY(store_dir, cfg.path_or("store.dir", "store"));
   out.store_dir = *store_dir;
   MASH_TRY(vault_key, cfg.path_or("store.vault_key", "vault.key"));

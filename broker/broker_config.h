@@ -32,6 +32,9 @@ struct BrokerConfig {
   std::filesystem::path http_cert, http_key;     // cert, key: default [tls] cert and key
   size_t http_max_body = 1 << 20;                // max_body_bytes
   size_t http_max_connections = 1024;            // max_connections
+  // web_dir: the web interface's files; default ../share/mash-exchange/web next to the binary
+  // (where the build and the install put them); empty when not given.
+  std::filesystem::path web_dir;
   // [store]: the broker's own data (users and sessions; enquiries later), LMDB.
   std::filesystem::path store_dir;               // dir, default "store"
   std::filesystem::path policy_signer;           // [policy] signer: the ISA signer's public key

@@ -349,7 +349,30 @@ int main(int argc, char** argv) {
     api_options.agreement_id = config->listener.policy_bundle->agreement_id;
     api_options.agreement_version = static_cast<int64_t>(config->listener.policy_bundle->version);
   }
+  api_options.session_idle_s = config->session_idle.count();
   mash::broker::Api api(api_options, **users, **audit, registry, log.child("api"));
+  // The web interface: from [http] web_dir, or else where the build and the install put it.
+  std::optional<mash::broker::WebAssets> web;
+  {
+    std::filesystem::path dir = config->web_dir;
+    const bool configured = !dir.empty();
+    if (!configured) {
+      std::error_code ec;
+      auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+      if (!ec) dir = exe.parent_path().parent_path() / "share" / "mash-exchange" / "web";
+    }
+    auto loaded = mash::broker::WebAssets::load(dir);
+    if (loaded.ok()) {
+      web.emplace(std::move(loaded).value());
+      api.set_web(&*web);
+      log.info("web-interface", {{"dir", dir.string()}, {"files", web->size()}, {"bytes", web->total_bytes()}});
+    } else if (configured) {
+      std::cerr << "mash-broker: configuration error: http.web_dir: " << loaded.error().message << "\n";
+      return 2;
+    } else {
+      log.warn("no-web-interface", {{"reason", loaded.error().message}, {"action", "only the JSON API is served"}});
+    }
+  }
 
   // The agreement in force: through the acceptance gate (no rollback to an older version, no
   // other document under the same version), and a change recorded in the audit log before the
@@ -445,6 +468,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     api.set_desk(desk.get());
+    api.set_agreement(&policy->agreement());
     // The DPO's person searches use the same key (a second copy: keys are not copyable).
     if (auto k = ensure_hash_key(config->pseudonym_key, log); k.ok()) {
       api.set_pseudonymizer(mash::Pseudonymizer(std::move(k).value()));

@@ -306,6 +306,11 @@ Result<std::string> peer_agency_id(SSL* ssl) {
   return ids[0];
 }
 
+std::chrono::system_clock::time_point peer_certificate_not_after(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  return cert ? to_time_point(X509_get0_notAfter(cert)) : std::chrono::system_clock::time_point{};
+}
+
 Status reverify_peer(const TlsContext& ctx, SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) return make_error(ErrorCode::kUnauthenticated, "no peer certificate");

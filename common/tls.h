@@ -57,6 +57,9 @@ Status set_expected_server_name(SSL* ssl, const std::string& name);
 // certificate or it names no agency, or names more than one.
 Result<std::string> peer_agency_id(SSL* ssl);
 
+// When the peer's certificate expires (the epoch if there is no peer certificate).
+std::chrono::system_clock::time_point peer_certificate_not_after(SSL* ssl);
+
 // Verifies an established connection's peer certificate again, against `ctx`'s trust store and
 // CRL (e.g. after a CRL reload). Fails with the reason when it would no longer be accepted.
 Status reverify_peer(const TlsContext& ctx, SSL* ssl);

@@ -18,6 +18,9 @@ bdir=${BENCH_BUILD:-build-bench}
 if [ "$bdir" = build-bench ]; then
   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release > build-bench.configure.log 2>&1 \
     || { cat build-bench.configure.log; exit 1; }
+else
+  # deploy/test.sh configures its folders without the benchmarks: turn them on here.
+  cmake -S . -B "$bdir" -DMASH_BENCHMARKS=ON > "$bdir.configure.log" 2>&1 || { cat "$bdir.configure.log"; exit 1; }
 fi
 benches=(common_bench policy_bench)
 cmake --build "$bdir" --target "${benches[@]}" audit_bench match-quality mash-synth mash-broker mash-agent \

@@ -42,7 +42,6 @@ hub_stop "$run"
 hub_port_free "$port" "set MASH_DEMO_PORT to another port"
 hub_port_free "$http_port" "set MASH_DEMO_HTTP_PORT to another port"
 hub_prepare "$run" policy/examples/tri-borough.toml 2000 "$port" "$http_port" || exit 1
-read -r _ admin_pw < <(grep '^demo.admin ' "$run/logins.txt")
 read -r _ researcher_pw < <(grep '^demo.researcher ' "$run/logins.txt")
 
 trap '[ $keep = 1 ] || hub_stop "$run"' EXIT
@@ -112,11 +111,7 @@ echo "  (logins for --keep-running: $run/logins.txt)"
 
 # A sample enquiry through the hub, as the researcher: a child from a household where the police
 # hold a restricted record about an adult, that adult, and someone no agency knows.
-pid=$(grep -m1 ',ongoing-investigation,' "$run/data/police/facts.csv" | cut -d, -f1)
-adult=$(awk -F, -v p="$pid" '$1 == "police" && $2 == p { print $3 }' "$run/data/truth.csv")
-household=$(awk -F, -v t="$adult" '$1 == t { print $2 }' "$run/data/population.csv")
-IFS=, read -r a_fore a_sur a_dob <<< "$(awk -F, -v t="$adult" '$1 == t { print $4 "," $5 "," $6 }' "$run/data/population.csv")"
-IFS=, read -r c_fore c_sur c_dob <<< "$(awk -F, -v h="$household" '$2 == h && $3 == "child" { print $4 "," $5 "," $6; exit }' "$run/data/population.csv")"
+IFS=, read -r c_fore c_sur c_dob a_fore a_sur a_dob <<< "$(hub_sample_household "$run")"
 cat > "$run/sample-enquiry.json" <<JSON
 {"case_ref": "MASH-DEMO-0001", "local_authority": "hammersmith-fulham", "brag": "amber",
  "concerns": "Demo: school reports unexplained bruising (synthetic data).",
@@ -159,8 +154,9 @@ if [ "$connected" -lt ${#agencies[@]} ]; then
   exit 1
 fi
 if [ $keep = 1 ]; then
-  echo "Left running. Web interface and API: https://localhost:$http_port (trust $run/pki/ca/ca.crt)"
-  echo "  logins: demo.researcher $researcher_pw   demo.admin $admin_pw   (also in $run/logins.txt)"
+  echo "Left running. Web interface and API: https://localhost:$http_port/ (trust $run/pki/ca/ca.crt)"
+  echo "  logins (user password; also in $run/logins.txt):"
+  sed 's/^/    /' "$run/logins.txt"
   echo "  stop with: deploy/demo.sh --stop"
 else
   echo "Stopping the broker and agents (run with --keep-running to leave them running)."

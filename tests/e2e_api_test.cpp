@@ -255,6 +255,8 @@ TEST_CASE("api: every endpoint with every role", "[e2e][api]") {
   std::vector<Row> rows = {
       {"GET", "/api/v1/me", "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 200}, {"admin", 200}, {"other-team", 200}}},
       {"GET", "/api/v1/users", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 200}, {"other-team", 403}}},
+      {"GET", "/api/v1/agreement", "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 200}, {"admin", 200}, {"other-team", 200}}},
+      {"GET", "/api/v1/agencies", "", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 200}, {"other-team", 403}}},
       {"POST", "/api/v1/users", "*user", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 201}, {"other-team", 403}}},
       {"POST", "/api/v1/users/east.researcher/team", R"({"team": "east"})", {{"none", 401}, {"researcher", 403}, {"manager", 403}, {"dpo", 403}, {"admin", 200}, {"other-team", 403}}},
       {"GET", "/api/v1/enquiries", "", {{"none", 401}, {"researcher", 200}, {"manager", 200}, {"dpo", 403}, {"admin", 403}, {"other-team", 200}}},

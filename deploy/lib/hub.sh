@@ -6,7 +6,7 @@
 #   hub_start DIR                                        start the broker and agents (pids in DIR/pids)
 #   hub_stop DIR                                         stop them
 # Each step checks its own status (set -e does not reach into a function called in an || list).
-# DIR/logins.txt holds "user password" lines for demo.admin and demo.researcher (0600).
+# DIR/logins.txt holds "user password" lines for demo.admin, .researcher, .manager and .dpo (0600).
 
 hub_agencies=(police health education probation housing)
 HUB_BIN=${HUB_BIN:-build/bin}
@@ -86,15 +86,34 @@ hub_prepare() {
     tail -1 "$dir/import-$a.log"
   done
 
-  echo "== accounts (mash-broker user add; passwords on standard input): an admin and a researcher"
-  local admin_pw researcher_pw
-  admin_pw="demo-admin-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
-  researcher_pw="demo-researcher-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
-  printf '%s\n' "$admin_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.admin \
-    --name "Demo Admin" --role admin --team hub > /dev/null || return 1
-  printf '%s\n' "$researcher_pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id demo.researcher \
-    --name "Demo Researcher" --role researcher --team west > /dev/null || return 1
-  (umask 077; printf 'demo.admin %s\ndemo.researcher %s\n' "$admin_pw" "$researcher_pw" > "$dir/logins.txt")
+  echo "== accounts (mash-broker user add; passwords on standard input): admin, researcher, manager, DPO"
+  local id role team name pw
+  (umask 077; : > "$dir/logins.txt")
+  while read -r id role team name; do
+    pw="$id-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+    printf '%s\n' "$pw" | "$HUB_BIN"/mash-broker user add --config "$dir/broker.toml" --id "$id" \
+      --name "$name" --role "$role" --team "$team" > /dev/null || return 1
+    printf '%s %s\n' "$id" "$pw" >> "$dir/logins.txt"
+  done <<'USERS'
+demo.admin admin hub Demo Admin
+demo.researcher researcher west Demo Researcher
+demo.manager manager west Demo Manager
+demo.dpo dpo hub Demo Data Protection Officer
+USERS
+}
+
+# A household for a sample enquiry, from the synthetic data under DIR: prints one line
+# "child_forenames,child_surname,child_dob,adult_forenames,adult_surname,adult_dob" where the police
+# hold a restricted record (an ongoing investigation) about the adult.
+hub_sample_household() {
+  local dir=$1 pid adult household
+  pid=$(grep -m1 ',ongoing-investigation,' "$dir/data/police/facts.csv" | cut -d, -f1)
+  adult=$(awk -F, -v p="$pid" '$1 == "police" && $2 == p { print $3 }' "$dir/data/truth.csv")
+  household=$(awk -F, -v t="$adult" '$1 == t { print $2 }' "$dir/data/population.csv")
+  [ -n "$household" ] || { echo "no household with a restricted police record in $dir/data" >&2; return 1; }
+  printf '%s,%s\n' \
+    "$(awk -F, -v h="$household" '$2 == h && $3 == "child" { print $4 "," $5 "," $6; exit }' "$dir/data/population.csv")" \
+    "$(awk -F, -v t="$adult" '$1 == t { print $4 "," $5 "," $6 }' "$dir/data/population.csv")"
 }
 
 # Starts the broker and the agents; returns once all agents are connected (or after 10 s).
