@@ -57,13 +57,20 @@ const WebFile* WebAssets::file(const std::string& path) const {
 
 bool WebAssets::is_page_route(const std::string& path) {
   if (path.empty() || path[0] != '/' || path.size() > 256) return false;
-  if (path.rfind("/api/", 0) == 0) return false;
   for (char c : path) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' ||
-              c == '_';
+              c == '_' || c == '.';
     if (!ok) return false;
   }
-  return true;
+  if (path.find("..") != std::string::npos) return false;
+  // The interface's sections (broker/web/static/assets/js/app.js); anything else is a 404.
+  static const char* const kSections[] = {"sign-in", "cases", "enquiries", "audit", "admin"};
+  if (path == "/") return true;
+  std::string first = path.substr(1, path.find('/', 1) == std::string::npos ? std::string::npos : path.find('/', 1) - 1);
+  for (const char* s : kSections) {
+    if (first == s) return true;
+  }
+  return false;
 }
 
 }  // namespace mash::broker

@@ -35,8 +35,8 @@ class WebAssets {
   const WebFile* file(const std::string& path) const;
   // The single page that every interface route is answered with.
   const WebFile& index() const { return files_.at("/index.html"); }
-  // True for paths that name a page of the interface rather than a file: no dot in the last
-  // segment, not under /api/, only the characters routes use.
+  // True for paths that name a page of the interface rather than a file: "/" or under one of
+  // its sections (/sign-in, /cases, /enquiries, /audit, /admin), only the characters routes use.
   static bool is_page_route(const std::string& path);
 
   size_t size() const { return files_.size(); }

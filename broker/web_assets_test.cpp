@@ -55,7 +55,11 @@ TEST_CASE("web assets: which paths are pages of the interface", "[web]") {
   CHECK(WebAssets::is_page_route("/cases"));
   CHECK(WebAssets::is_page_route("/enquiries/0a1b2c/export"));
   CHECK(WebAssets::is_page_route("/audit/cases/MASH-2026-0042"));
+  CHECK(WebAssets::is_page_route("/audit/cases/LA/2026.7"));  // case references may hold / and .
+  CHECK(WebAssets::is_page_route("/sign-in"));
   CHECK_FALSE(WebAssets::is_page_route("/api/v1/me"));
+  CHECK_FALSE(WebAssets::is_page_route("/nope"));
+  CHECK_FALSE(WebAssets::is_page_route("/casesx"));
   CHECK_FALSE(WebAssets::is_page_route("/favicon.ico"));
   CHECK_FALSE(WebAssets::is_page_route("/a/../b"));
   CHECK_FALSE(WebAssets::is_page_route("/a%2fb"));

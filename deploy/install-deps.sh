@@ -26,13 +26,20 @@ for p in "${packages[@]}"; do
 done
 
 npm_packages() {
+  # playwright-core needs Node.js 20 or later (Debian 12's own nodejs is 18: install a newer one,
+  # e.g. from NodeSource, if this fails).
+  if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "install-deps: Node.js $(node -v) is too old for the browser tests (need 20 or later)" >&2
+    return 1
+  fi
   # npm ci installs exactly what package-lock.json says; skipped when node_modules is newer.
   local d
   for d in broker/web tests/browser; do
     if [ ! -f "$root/$d/node_modules/.package-lock.json" ] ||
        [ "$root/$d/package-lock.json" -nt "$root/$d/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm ci in $d"
-      (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error) || { echo "install-deps: npm ci failed in $d" >&2; return 1; }
+      # --ignore-scripts: none of our packages needs an install script, so none runs.
+      (cd "$root/$d" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || { echo "install-deps: npm ci failed in $d" >&2; return 1; }
     fi
   done
 }

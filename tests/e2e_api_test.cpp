@@ -39,6 +39,22 @@ TEST_CASE("api: health, readiness and metrics, TLS 1.3 only, security headers", 
   auto old = hub.call("GET", "/healthz", "", "--tls-max 1.2");
   CHECK(old.status == 0);
   CHECK(hub.call("GET", "/nope").status == 404);
+  // The web interface: its page (never cached) for each section, its files (cacheable), and a
+  // 404 for anything else.
+  for (const char* page : {"/", "/cases", "/enquiries/abc", "/audit/cases/MASH-1"}) {
+    auto p = hub.call("GET", page);
+    CHECK(p.status == 200);
+    CHECK(p.headers.find("Content-Type: text/html") != std::string::npos);
+    CHECK(p.headers.find("Cache-Control: no-store") != std::string::npos);
+    CHECK(p.body.find("/assets/js/app.js") != std::string::npos);
+  }
+  auto js = hub.call("GET", "/assets/js/app.js");
+  CHECK(js.status == 200);
+  CHECK(js.headers.find("Content-Type: text/javascript") != std::string::npos);
+  CHECK(js.headers.find("Cache-Control: public") != std::string::npos);
+  CHECK(hub.call("GET", "/assets/js/nope.js").status == 404);
+  CHECK(hub.call("GET", "/assets/../CMakeLists.txt", "", "--path-as-is").status == 404);
+  CHECK(hub.call("POST", "/cases").status == 404);
 }
 
 TEST_CASE("api: sign in with a cookie, CSRF on changes, roles, lockout, bearer tokens", "[e2e][api]") {

@@ -40,7 +40,8 @@ export async function users() {
   form.addEventListener('submit', async ev => {
     ev.preventDefault();
     const body = {};
-    for (const k of ['id', 'name', 'role', 'team', 'password']) body[k] = document.getElementById(fieldId(k)).value.trim();
+    for (const k of ['id', 'name', 'role', 'team']) body[k] = document.getElementById(fieldId(k)).value.trim();
+    body.password = document.getElementById(fieldId('password')).value;  // as typed: sign-in does not trim
     try {
       await api('POST', '/api/v1/users', body);
       clearFieldErrors(form); form.reset();

@@ -48,10 +48,14 @@ export function navigate(path, replace = false) {
 }
 
 // The page area, emptied, with a title for the tab.
+// Each page draws into its own container: a page still loading when the user moves on draws
+// into a container that is no longer shown.
 export function page(title) {
   document.title = title + ' – MASH Exchange';
   clear(main);
-  return main;
+  const el = h('div');
+  main.append(el);
+  return el;
 }
 
 export function showError(el, e) {
@@ -74,7 +78,9 @@ function drawNav() {
     h('button', {class: 'app-nav-button govuk-service-navigation__link', type: 'button', id: 'sign-out', onclick: () => signOut()}, 'Sign out')));
 }
 
+let generation = 0;
 async function render() {
+  const mine = ++generation;
   for (const fn of cleanups.splice(0)) { try { fn(); } catch (e) { /* already closed */ } }
   const path = location.pathname.replace(/\/+$/, '') || '/';
   if (!state.user && path !== '/sign-in') {
@@ -99,9 +105,13 @@ async function render() {
     try {
       await fn(...m.slice(1).map(decodeURIComponent));
     } catch (e) {
-      showError(main, e);
+      if (mine === generation) showError(main.firstElementChild || main, e);
     }
+    if (mine !== generation) return;
     try { initAll({scope: main}); } catch (e) { /* components are an enhancement */ }
+    // Screen readers and keyboards start at the new page's heading.
+    const h1 = main.querySelector('h1');
+    if (h1 && !main.contains(document.activeElement)) { h1.setAttribute('tabindex', '-1'); h1.focus({preventScroll: true}); }
     return;
   }
   const el = page('Page not found');
@@ -145,8 +155,13 @@ async function signIn() {
       await api('POST', '/api/v1/session', {user, password});
       const me = await api('GET', '/api/v1/me');
       setUser(me);
-      const next = params.get('next');
-      navigate(next && next.startsWith('/') && !next.startsWith('//') && next !== '/sign-in' ? next : homes[me.role] || '/', true);
+      // Only a page of this hub: anything else (another origin, "/\\host") goes to the home page.
+      let next = null;
+      try {
+        const u = new URL(params.get('next') || '', location.origin);
+        if (params.get('next') && u.origin === location.origin && u.pathname !== '/sign-in') next = u.pathname;
+      } catch (e) { next = null; }
+      navigate(next || homes[me.role] || '/', true);
     } catch (e) {
       form.querySelector('#f-password').value = '';
       showErrorSummary(summary, 'There is a problem', [{message: e.message}]);
@@ -182,8 +197,17 @@ const idle = {
       this.listening = true;
     }
     if (this.timer) return;
+    // While the user is typing or clicking (say, a long enquiry form), the hub is told once a
+    // minute, so their session does not end under them; when they stop, it ends after the idle time.
+    this.pinged = Date.now();
     this.timer = setInterval(() => {
-      if (state.user && Date.now() - this.last > this.limitMs) signOut('idle');
+      if (!state.user) return;
+      const now = Date.now();
+      if (now - this.last > this.limitMs) { signOut('idle'); return; }
+      if (this.last > this.pinged && now - this.pinged > 60000) {
+        this.pinged = now;
+        api('GET', '/api/v1/me').catch(() => { /* a 401 signs out by itself */ });
+      }
     }, 5000);
   },
   stop() { clearInterval(this.timer); this.timer = null; },

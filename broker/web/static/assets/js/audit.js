@@ -6,12 +6,15 @@ import {page} from './app.js';
 import {h, clear, append, heading, para, link, button, tag, table, summaryList, inset, textInput, dateInput, readDate,
         fieldId, markFieldErrors, clearFieldErrors, showErrorSummary} from './dom.js';
 
+// Case references may hold '/': kept as it is in the path (the API takes everything up to /timeline).
+const caseHref = ref => '/audit/cases/' + encodeURIComponent(ref).replace(/%2F/g, '/');
+
 function eventsTable(events, caption = '') {
   if (!events.length) return para('No matching events.');
   return table(caption, ['#', 'Time (UTC)', 'Event', 'User', 'Agency', 'Case', 'Enquiry', 'Outcome'], events.map(e => ({
     attrs: {'data-event-type': e.type},
     cells: [String(e.index), (e.time || '').replace('T', ' ').replace('Z', ''), e.type, e.actor ? `${e.actor}${e.role ? ' (' + e.role + ')' : ''}` : '—',
-      e.agency || '—', e.case ? link('/audit/cases/' + encodeURIComponent(e.case), e.case) : '—', e.enquiry || '—', e.outcome || '—']})),
+      e.agency || '—', e.case ? link(caseHref(e.case), e.case) : '—', e.enquiry || '—', e.outcome || '—']})),
     {id: 'audit-events'});
 }
 
@@ -85,10 +88,11 @@ function readPerson() {
 
 function sarView(r) {
   return [h('h2', {class: 'govuk-heading-l'}, 'Subject access report'),
+    r.warning ? inset(r.warning) : null,
     r.truncated ? inset('The report is longer than can be shown; ask for it with mash-broker audit on the hub.') : null,
     h('h3', {class: 'govuk-heading-m'}, `Enquiries to agencies (${r.accesses.length})`),
     r.accesses.length ? table('', ['Enquiry', 'Case', 'Agency', 'Asked', 'By', 'Purpose and basis', 'Fields requested', 'Answers'],
-      r.accesses.map(a => [a.enquiry, a.case ? link('/audit/cases/' + encodeURIComponent(a.case), a.case) : '—', a.agency,
+      r.accesses.map(a => [a.enquiry, a.case ? link(caseHref(a.case), a.case) : '—', a.agency,
         (a.asked || '').replace('T', ' ').replace('Z', ''), `${a.actor} (${a.role})`,
         `${a.purpose}; ${a.legal_basis}; consent: ${a.consent}`, (a.fields_requested || []).join(', ') || '—',
         (a.answers || []).map(x => `${x.status || x.outcome || ''}${x.time ? ' ' + x.time.replace('T', ' ').replace('Z', '') : ''}`).join('; ') || 'none']),
@@ -143,11 +147,12 @@ export async function checkpoint() {
   append(el, [
     c.verified ? h('div', {class: 'govuk-panel govuk-panel--confirmation', id: 'integrity-ok'},
       h('h2', {class: 'govuk-panel__title'}, 'Integrity check passed'),
-      h('div', {class: 'govuk-panel__body'}, `${c.records} records, signed and consistent`))
+      h('div', {class: 'govuk-panel__body'}, `The first ${c.size} records are signed and consistent`))
       : h('div', {class: 'govuk-error-summary', id: 'integrity-failed', tabindex: '-1'},
         h('h2', {class: 'govuk-error-summary__title'}, 'Integrity check FAILED'),
         h('div', {class: 'govuk-error-summary__body'}, para('Report this to the hub\'s administrator and to the agencies\' witnesses now.'))),
-    summaryList([['Origin', c.origin], ['Records covered', String(c.records ?? c.size)],
+    summaryList([['Origin', c.origin], ['Records covered by the checkpoint', String(c.size)],
+      ['Records in the log now', `${c.records}${c.records > c.size ? ' (the newest are covered by the next checkpoint)' : ''}`],
       ['Signature (hub key)', c.signature_valid ? tag('Valid', 'green') : tag('Invalid', 'red')],
       ['Root recomputed from the stored tree', c.root_matches ? tag('Matches', 'green') : tag('Does not match', 'red')]]),
     h('details', {class: 'govuk-details'}, h('summary', {class: 'govuk-details__summary'},

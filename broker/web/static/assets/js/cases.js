@@ -42,14 +42,24 @@ async function loadAgreement() {
 }
 
 // Status changes pushed by the hub (server-sent events); the browser reconnects by itself.
-function watch(path, onStatus) {
+// If the hub refuses the stream for good (signed out, too many streams), the page says so: a
+// board that silently stops is worse than none.
+function watch(path, onStatus, banner) {
   const es = new EventSource(path);
   es.addEventListener('status', ev => {
     try { onStatus(JSON.parse(ev.data)); } catch (e) { /* ignore a malformed event */ }
   });
+  es.addEventListener('error', () => {
+    if (es.readyState !== EventSource.CLOSED) return;  // the browser is reconnecting
+    api('GET', '/api/v1/me').then(() => {
+      if (banner && !banner.firstChild) banner.append(warning('Live updates have stopped. Reload the page to see the latest status.'));
+    }).catch(() => { /* a 401 signs out by itself */ });
+  });
   onLeave(() => es.close());
   return es;
 }
+
+const finished = r => !!r.decision || Object.values(r.agencies).every(s => (s.status || s) === 'answered' || (s.status || s) === 'declined');
 
 // ---- the case list ----
 
@@ -62,14 +72,15 @@ export async function list() {
     para(link('/enquiries/new', 'Make a new enquiry'))]);
   if (!rows.length) { append(el, [para('There are no cases yet.')]); return; }
   const body = h('div');
-  el.append(body);
+  const banner = h('div');
+  el.append(banner, body);
   const draw = () => {
     clear(body).append(table('', ['Case', 'BRAG', 'Sent', 'Deadline', 'Agencies', 'Decision'], rows.map(r => ({
       attrs: {'data-enquiry': r.id},
       cells: [
         r.purged ? r.case_ref + ' (content destroyed)' : link('/enquiries/' + r.id, r.case_ref),
         bragTag(r.brag), when(r.created_ms),
-        [when(r.deadline_ms), h('br'), h('span', {class: 'govuk-body-s app-muted'}, timeLeft(r.deadline_ms))],
+        [when(r.deadline_ms), finished(r) ? null : [h('br'), h('span', {class: 'govuk-body-s app-muted'}, timeLeft(r.deadline_ms))]],
         h('ul', {class: 'govuk-list'}, Object.entries(r.agencies).map(([a, s]) => h('li', {}, agencyName(a), ' ', statusTag(s)))),
         r.decision ? decisionText[r.decision] || r.decision : 'None yet']})), {id: 'case-list'}));
   };
@@ -79,7 +90,7 @@ export async function list() {
     if (!r) return;  // a new case of the team: shown on the next visit
     r.agencies[ev.agency] = ev.status;
     draw();
-  });
+  }, banner);
   const tick = setInterval(draw, 30000);
   onLeave(() => clearInterval(tick));
 }
@@ -369,6 +380,7 @@ export async function view(id) {
   document.title = `${v.case_ref} – MASH Exchange`;
   const sent = new URLSearchParams(location.search).get('sent');
   const board = h('div', {id: 'board'});
+  const banner = h('div');
   const pic = h('div', {id: 'picture'});
   const draw = () => {
     clear(board).append(statusBoard(v));
@@ -379,9 +391,9 @@ export async function view(id) {
     heading(v.case_ref, `Enquiry ${v.id}`),
     summaryList([['BRAG rating', bragTag(v.brag)], ['Local authority', v.local_authority], ['Purpose', v.purpose],
       ['Legal basis', v.legal_basis], ['Consent', v.consent], ['Sent', when(v.created_ms)],
-      ['Deadline', `${when(v.deadline_ms)} (${timeLeft(v.deadline_ms)})`],
+      ['Deadline', finished(v) ? when(v.deadline_ms) : `${when(v.deadline_ms)} (${timeLeft(v.deadline_ms)})`],
       ['Decision', v.decision ? decisionText[v.decision] || v.decision : 'None yet']]),
-    board, pic]);
+    banner, board, pic]);
   draw();
   if (state.user.role === 'manager') {
     append(el, [decisionForm(v, d => navigate(`/enquiries/${v.id}`, true)),
@@ -406,7 +418,7 @@ export async function view(id) {
         } catch (e) { /* keep what is shown */ }
       }, 1000);
     }
-  });
+  }, banner);
   const tick = setInterval(draw, 30000);
   onLeave(() => { clearInterval(tick); clearTimeout(refetch); });
 }

@@ -86,7 +86,9 @@ export function errorSummary(title, errors) {
 
 export function showErrorSummary(container, title, errors) {
   clear(container);
+  document.title = document.title.replace(/^Error: /, '');
   if (!errors.length) return;
+  document.title = 'Error: ' + document.title;
   const box = errorSummary(title, errors);
   container.append(box);
   box.focus();
@@ -236,6 +238,12 @@ export function checkbox(id, name, value, text, checked, attrs = {}) {
 export function clearFieldErrors(form) {
   form.querySelectorAll('.govuk-error-message.app-live').forEach(e => e.remove());
   form.querySelectorAll('.govuk-form-group--error').forEach(g => g.classList.remove('govuk-form-group--error'));
+  form.querySelectorAll('.app-error-control').forEach(c => {
+    c.classList.remove('app-error-control', 'govuk-input--error', 'govuk-select--error', 'govuk-textarea--error');
+    const ids = (c.getAttribute('aria-describedby') || '').split(' ').filter(x => x && !x.endsWith('-error'));
+    if (ids.length) c.setAttribute('aria-describedby', ids.join(' ')); else c.removeAttribute('aria-describedby');
+  });
+  if (document.title.startsWith('Error: ')) document.title = document.title.slice(7);
 }
 
 // Marks each field the API named (error.fields) and returns [{key, message}] for the summary.
@@ -253,6 +261,15 @@ export function markFieldErrors(form, fields, describe = k => k) {
       const host = group.querySelector(':scope > fieldset') || group;
       const control = host.querySelector(':scope > input, :scope > textarea, :scope > select, :scope > div:not(.govuk-hint)');
       host.insertBefore(msg, control || null);
+      // The control says it is in error, and screen readers read the message with it.
+      const el = document.getElementById(fieldId(key));
+      if (el && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && el.type !== 'checkbox' && el.type !== 'radio') {
+        el.classList.add('app-error-control', {INPUT: 'govuk-input--error', SELECT: 'govuk-select--error', TEXTAREA: 'govuk-textarea--error'}[el.tagName]);
+        el.setAttribute('aria-describedby', [el.getAttribute('aria-describedby'), fieldId(key) + '-error'].filter(Boolean).join(' '));
+      }
+      // An error inside a closed <details> (the identifiers) opens it, so the field can be reached.
+      const details = group.closest('details');
+      if (details) details.open = true;
     }
   }
   return out;
