@@ -28,6 +28,9 @@ http_port=$(free_port) || { echo "web-test: no free port"; exit 1; }
 while [ "$http_port" = "$link_port" ]; do http_port=$(free_port); done
 hub_prepare "$dir/hub" policy/examples/tri-borough.toml 400 "$link_port" "$http_port" > "$dir/prepare.log" 2>&1 \
   || { cat "$dir/prepare.log"; exit 1; }
+# Sessions end after 30 s without use (the shortest the broker allows), so that the idle
+# sign-out can be seen within the test.
+printf '[users]\nsession_idle_seconds = 30\n' >> "$dir/hub/broker.toml"
 # A second researcher, in another team, who must not see the first one's case.
 pw2="other-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 printf '%s\n' "$pw2" | "$HUB_BIN"/mash-broker user add --config "$dir/hub/broker.toml" --id demo.other \

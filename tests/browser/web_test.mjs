@@ -103,6 +103,12 @@ try {
     await context.close();
   }
 
+  // ---- idle sign-out: a manager signs in and then does nothing (checked at the end) ----
+  say('a manager signs in and leaves the page alone');
+  const idle = await signIn('demo.manager');
+  await idle.page.getByRole('heading', {name: /Cases of team/}).waitFor();
+  const idleSince = Date.now();
+
   // ---- a researcher makes an enquiry ----
   say('a researcher signs in (keyboard only) and sees their (empty) case list');
   const r = await signIn('demo.researcher', {keyboard: true});
@@ -287,6 +293,12 @@ try {
   await a.page.locator('[data-user="demo.other"]').waitFor();
   await a.page.locator('[data-user="demo.other"] [data-change="disable"]').click();
   await a.page.locator('[data-user="demo.other"] [data-change="enable"]').waitFor();
+  await a.page.locator('#role-demo\\.other').selectOption('manager');
+  await a.page.locator('[data-role-change="demo.other"]').click();
+  await a.page.getByText('demo.other is now a manager').waitFor();
+  const users = (await apiFromPage(a.page, 'GET', '/api/v1/users')).body.users;
+  assert.equal(users.find(u => u.id === 'demo.other').role, 'manager');
+  await shot(a.page, 'admin-users');
   await a.page.getByRole('link', {name: 'Agencies'}).click();
   await a.page.locator('#agencies').waitFor();
   for (const id of ['police', 'health', 'education', 'probation', 'housing']) {
@@ -300,6 +312,12 @@ try {
   await a.page.getByText('Version').first().waitFor();
   assert.equal((await apiFromPage(a.page, 'GET', '/api/v1/enquiries')).status, 403, 'an admin never sees case content');
   await a.context.close();
+
+  say('the idle manager has been signed out, by the page and by the hub');
+  await idle.page.waitForURL(/\/sign-in\?reason=idle/, {timeout: Math.max(1000, idleSince + 45000 - Date.now())});
+  await idle.page.getByText('You were signed out', {exact: true}).waitFor();
+  assert.equal((await apiFromPage(idle.page, 'GET', '/api/v1/me')).status, 401);
+  await idle.context.close();
   console.log(`web_test: all steps passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 } catch (e) {
   console.error(`web_test: FAILED at "${step}":\n${e.stack || e}`);

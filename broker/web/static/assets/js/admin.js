@@ -15,7 +15,13 @@ export async function users() {
     const data = await api('GET', '/api/v1/users');
     clear(list).append(table('Users', ['User', 'Name', 'Role', 'Team', 'State', ''], data.users.map(u => ({
       attrs: {'data-user': u.id},
-      cells: [u.id, u.name, u.role, u.team, u.disabled ? tag('Disabled', 'grey') : tag('Active', 'green'),
+      cells: [u.id, u.name,
+        u.id === state.user.id ? u.role : h('div', {class: 'app-nowrap'},
+          h('label', {class: 'govuk-visually-hidden', for: `role-${u.id}`}, `Role of ${u.id}`),
+          h('select', {class: 'govuk-select', id: `role-${u.id}`, 'data-role-of': u.id},
+            roles.map(r => h('option', {value: r, selected: r === u.role}, r))), ' ',
+          button('Change role', {type: 'button', secondary: true, class: 'govuk-!-margin-bottom-0', 'data-role-change': u.id})),
+        u.team, u.disabled ? tag('Disabled', 'grey') : tag('Active', 'green'),
         u.id === state.user.id ? '(you)' : button(u.disabled ? 'Enable' : 'Disable', {type: 'button', secondary: !u.disabled,
           class: 'govuk-!-margin-bottom-0', 'data-change': u.disabled ? 'enable' : 'disable', 'data-id': u.id})]}))));
   };
@@ -30,6 +36,17 @@ export async function users() {
   append(el, [summary, heading('Users'), list, form]);
   await drawList();
   list.addEventListener('click', async ev => {
+    const rc = ev.target.closest('[data-role-change]');
+    if (rc) {
+      const id = rc.dataset.roleChange;
+      const role = list.querySelector(`[data-role-of="${CSS.escape(id)}"]`).value;
+      try {
+        await api('POST', `/api/v1/users/${encodeURIComponent(id)}/role`, {role});
+        clear(summary).append(notification(`${id} is now ${role === 'admin' ? 'an' : 'a'} ${role}`, null, true));
+        await drawList();
+      } catch (e) { showErrorSummary(summary, 'There is a problem', [{message: e.message}]); }
+      return;
+    }
     const b = ev.target.closest('[data-change]');
     if (!b) return;
     try {

@@ -198,13 +198,13 @@ const idle = {
     }
     if (this.timer) return;
     // While the user is typing or clicking (say, a long enquiry form), the hub is told once a
-    // minute, so their session does not end under them; when they stop, it ends after the idle time.
+    // minute (or a third of the idle time), so their session does not end under them; when they stop, it ends after the idle time.
     this.pinged = Date.now();
     this.timer = setInterval(() => {
       if (!state.user) return;
       const now = Date.now();
       if (now - this.last > this.limitMs) { signOut('idle'); return; }
-      if (this.last > this.pinged && now - this.pinged > 60000) {
+      if (this.last > this.pinged && now - this.pinged > Math.min(60000, this.limitMs / 3)) {
         this.pinged = now;
         api('GET', '/api/v1/me').catch(() => { /* a 401 signs out by itself */ });
       }

@@ -64,7 +64,7 @@ export function tag(text, colour) {
 // An error summary: errors is [{key, message}]; each links to its field when the field exists.
 export function errorSummary(title, errors) {
   const items = errors.map(e => {
-    const id = e.key ? fieldId(e.key) : null;
+    const id = e.id || (e.key ? fieldId(e.key) : null);
     return h('li', {}, id ? h('a', {href: '#' + id, 'data-field': id}, e.message) : e.message);
   });
   const box = h('div', {class: 'govuk-error-summary', 'data-module': 'govuk-error-summary', tabindex: '-1'},
@@ -252,8 +252,10 @@ export function markFieldErrors(form, fields, describe = k => k) {
   const out = [];
   for (const [key, message] of Object.entries(fields || {})) {
     const text = describe(key) + ' ' + message;
-    out.push({key: document.getElementById(fieldId(key)) ? key : null, message: text});
     const group = form.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    // The summary links to the field, or to the first control of its group (a set of checkboxes).
+    const target = document.getElementById(fieldId(key)) || group?.querySelector('input, select, textarea');
+    out.push({id: target ? target.id : null, message: text});
     if (group) {
       group.classList.add('govuk-form-group--error');
       const msg = h('p', {class: 'govuk-error-message app-live', id: fieldId(key) + '-error'},
