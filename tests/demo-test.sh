@@ -9,17 +9,10 @@ cd "$(dirname "$0")/.."
 bin=$1
 dir=$(mktemp -d)
 trap 'deploy/demo.sh --stop > /dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  return 1
-}
-link_port=$(free_port) || { echo "demo-test: no free port"; exit 1; }
-http_port=$(free_port) || { echo "demo-test: no free port"; exit 1; }
-while [ "$http_port" = "$link_port" ]; do http_port=$(free_port); done
+source deploy/lib/hub.sh
+link_port=$(hub_free_port) || { echo "demo-test: no free port"; exit 1; }
+http_port=$(hub_free_port) || { echo "demo-test: no free port"; exit 1; }
+while [ "$http_port" = "$link_port" ]; do http_port=$(hub_free_port); done
 export MASH_DEMO_BIN=$bin MASH_DEMO_DIR=$dir/run MASH_DEMO_PORT=$link_port MASH_DEMO_HTTP_PORT=$http_port
 status=0
 deploy/demo.sh > "$dir/out.txt" 2>&1 || status=$?

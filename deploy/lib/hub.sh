@@ -29,6 +29,16 @@ hub_stop() {
   fi
 }
 
+# A TCP port on 127.0.0.1 nothing listens on (for tests on free ports).
+hub_free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  return 1
+}
+
 hub_port_free() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
     echo "port $1 is in use; $2" >&2

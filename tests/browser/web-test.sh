@@ -15,17 +15,9 @@ source deploy/lib/hub.sh
 [ -d tests/browser/node_modules/playwright-core ] || { echo "web-test: run deploy/install-deps.sh (npm ci in tests/browser)"; exit 1; }
 dir=$(mktemp -d)
 trap 'hub_stop "$dir/hub"; rm -rf "$dir"' EXIT
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  return 1
-}
-link_port=$(free_port) || { echo "web-test: no free port"; exit 1; }
-http_port=$(free_port) || { echo "web-test: no free port"; exit 1; }
-while [ "$http_port" = "$link_port" ]; do http_port=$(free_port); done
+link_port=$(hub_free_port) || { echo "web-test: no free port"; exit 1; }
+http_port=$(hub_free_port) || { echo "web-test: no free port"; exit 1; }
+while [ "$http_port" = "$link_port" ]; do http_port=$(hub_free_port); done
 hub_prepare "$dir/hub" policy/examples/tri-borough.toml 400 "$link_port" "$http_port" > "$dir/prepare.log" 2>&1 \
   || { cat "$dir/prepare.log"; exit 1; }
 # Sessions end after 30 s without use (the shortest the broker allows), so that the idle
