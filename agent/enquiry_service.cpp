@@ -108,36 +108,61 @@ void EnquiryService::disconnected() {
 
 void EnquiryService::run() {
   auto next_poll = std::chrono::steady_clock::now();
+  // The hub's acknowledgements only clear answers from the outbox (an answer sent again after
+  // it was acknowledged is harmless: the hub records it once). They are written with the next
+  // batch's commit, or on their own after kAckDelay: one fsync fewer per batch under load.
+  std::vector<std::vector<uint8_t>> acks;
+  constexpr auto kNever = std::chrono::steady_clock::time_point::max();
+  auto acks_due = kNever;  // when acknowledgements in hand are written on their own
   for (;;) {
     std::vector<Incoming> batch;
-    std::vector<std::vector<uint8_t>> acks;
     bool resend = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_poll, [&] { return stopping_ || !queue_.empty() || !acks_.empty() || resend_outbox_; });
-      if (stopping_) return;
+      auto until = std::min(next_poll, acks_due);
+      cv_.wait_until(lock, until, [&] { return stopping_ || !queue_.empty() || resend_outbox_; });
+      if (stopping_) {
+        acks.insert(acks.end(), std::make_move_iterator(acks_.begin()), std::make_move_iterator(acks_.end()));
+        acks_.clear();
+        lock.unlock();
+        if (!acks.empty()) write_acks(acks);
+        return;
+      }
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      acks.swap(acks_);
+      if (!acks_.empty()) {
+        acks.insert(acks.end(), std::make_move_iterator(acks_.begin()), std::make_move_iterator(acks_.end()));
+        acks_.clear();
+        if (acks_due == kNever) acks_due = std::chrono::steady_clock::now() + kAckDelay;
+      }
       resend = resend_outbox_;
       resend_outbox_ = false;
     }
-    if (!acks.empty()) {
-      auto txn = state_.env().begin_write();
-      if (txn.ok()) {
-        for (const auto& id : acks) (void)txn->del(state_.outbox(), to_hex(id));
-        if (auto st = txn->commit(); !st.ok()) log_.error("outbox-update-failed", {{"error", st.error().message}});
-      }
+    if (!batch.empty()) {
+      process_batch(batch, acks);  // clears `acks` once they are written
+    } else if (!acks.empty() && std::chrono::steady_clock::now() >= acks_due) {
+      write_acks(acks);
     }
-    if (!batch.empty()) process_batch(batch);
+    if (acks.empty()) acks_due = kNever;
     if (resend) send_outbox();
     if (std::chrono::steady_clock::now() >= next_poll) {
       poll_reviews();
       next_poll = std::chrono::steady_clock::now() + options_.review_poll;
     }
   }
+}
+
+void EnquiryService::write_acks(std::vector<std::vector<uint8_t>>& acks) {
+  auto txn = state_.env().begin_write();
+  if (!txn.ok()) return;
+  for (const auto& id : acks) (void)txn->del(state_.outbox(), to_hex(id));
+  if (auto st = txn->commit(); !st.ok()) {
+    log_.error("outbox-update-failed", {{"error", st.error().message}});
+    return;  // kept: tried again with the next batch
+  }
+  acks.clear();
 }
 
 StoredAnswer EnquiryService::sign_answer(const std::vector<uint8_t>& body, bool final) const {
@@ -330,7 +355,8 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
   }
 }
 
-Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review) {
+Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
+                              const std::vector<std::vector<uint8_t>>& acks) {
   std::vector<AuditEvent> events;
   for (const auto& o : out) events.insert(events.end(), o.events.begin(), o.events.end());
   // 1. The disclosure log, durably, before anything leaves.
@@ -356,17 +382,22 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
   for (const auto& id : remove_from_review) {
     if (auto st = txn->del(state_.review(), id); !st.ok()) return st.error();
   }
+  // Acknowledged answers leave the outbox (after this batch's own puts: an answer acknowledged
+  // before it was stored here cannot happen, as it has not been sent).
+  for (const auto& id : acks) {
+    if (auto st = txn->del(state_.outbox(), to_hex(id)); !st.ok()) return st.error();
+  }
   return txn->commit();
 }
 
-void EnquiryService::process_batch(std::vector<Incoming>& batch) {
+void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks) {
   std::vector<Outgoing> out;
   for (auto& in : batch) {
     auto o = process(in);
     if (o) out.push_back(std::move(*o));
   }
   if (out.empty()) return;
-  if (auto st = commit(out, {}); !st.ok()) {
+  if (auto st = commit(out, {}, acks); !st.ok()) {
     // Fail closed: nothing is sent that is not recorded; the hub will send the enquiries again.
     log_.error("answer-not-recorded", {{"error", st.error().message}, {"enquiries", out.size()}});
     for (auto& o : out) {
@@ -375,6 +406,7 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch) {
     }
     return;
   }
+  acks.clear();
   for (auto& o : out) {
     log_.info("enquiry-answered", {{"enquiry", o.id_hex},
                                    {"status", o.review ? "awaiting-review" : "answered"}});
@@ -438,7 +470,7 @@ void EnquiryService::poll_reviews() {
     done.push_back(item.enquiry_id);
   }
   if (out.empty()) return;
-  if (auto st = commit(out, done); !st.ok()) {
+  if (auto st = commit(out, done, {}); !st.ok()) {
     log_.error("review-release-failed", {{"error", st.error().message}});
     return;
   }

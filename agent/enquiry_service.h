@@ -93,10 +93,15 @@ class EnquiryService {
   };
 
   void run();
-  void process_batch(std::vector<Incoming>& batch);
+  void process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks);
   std::optional<Outgoing> process(Incoming& in);
   void poll_reviews();
-  Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review);
+  // The disclosure records (durably, first), then answers, outbox, review queue and the
+  // acknowledged answers' removal from the outbox in one transaction.
+  Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
+                const std::vector<std::vector<uint8_t>>& acks);
+  void write_acks(std::vector<std::vector<uint8_t>>& acks);  // clears `acks` once written
+  static constexpr std::chrono::milliseconds kAckDelay{200};
   void send_outbox();
   StoredAnswer sign_answer(const std::vector<uint8_t>& body, bool final) const;
   std::vector<AuditEvent> disclosure_events(const AnswerDraft& draft, const std::string& id_hex,

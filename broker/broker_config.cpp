@@ -52,6 +52,8 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   if (!parse_log_format(*log_format, &out.log_format)) return cfg.error("log.format", "must be text or json");
   MASH_TRY(threads, cfg.integer_or("broker.threads", 32, 1, 256));
   out.threads = static_cast<unsigned>(*threads);
+  MASH_TRY(io_threads, cfg.integer_or("broker.io_threads", 2, 1, 64));
+  out.io_threads = static_cast<unsigned>(*io_threads);
 
   MASH_TRY(listen, cfg.string_or("link.listen", "0.0.0.0:7443"));
   auto endpoint = parse_listen_address(*listen);
@@ -85,6 +87,8 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.web_dir = *web_dir;
   MASH_TRY(store_dir, cfg.path_or("store.dir", "store"));
   out.store_dir = *store_dir;
+  MASH_TRY(store_gb, cfg.integer_or("store.max_size_gb", 16, 1, 4096));
+  out.store_max_bytes = static_cast<size_t>(*store_gb) << 30;
   MASH_TRY(vault_key, cfg.path_or("store.vault_key", "vault.key"));
   out.vault_key = *vault_key;
   MASH_TRY(pseudonym_key, cfg.path_or("audit.pseudonym_key", "pseudonym.key"));
@@ -100,6 +104,8 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
 
   MASH_TRY(audit_dir, cfg.path("audit.dir", false));
   out.audit_dir = *audit_dir;
+  MASH_TRY(audit_gb, cfg.integer_or("audit.max_size_gb", 64, 1, 4096));
+  out.audit_max_bytes = static_cast<size_t>(*audit_gb) << 30;
   MASH_TRY(audit_key, cfg.path("audit.signing_key", true));
   out.audit_key = *audit_key;
   if (auto st = check_private_key_mode(*audit_key); !st.ok()) return cfg.error("audit.signing_key", st.error().message);

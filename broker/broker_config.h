@@ -19,9 +19,11 @@ struct BrokerConfig {
   TlsFiles tls;                                  // [tls] ca, cert, key, crl
   std::chrono::milliseconds tls_reload_interval{30'000};  // [tls] reload_interval_ms
   AgentListenerOptions listener;                 // [link] ...
-  unsigned threads = 32;                         // [broker] threads
+  unsigned threads = 32;                         // [broker] threads: API requests (they wait on durable writes)
+  unsigned io_threads = 2;                       // [broker] io_threads: TLS and the network
   // [audit]: the access audit log (required: the broker records every step before acting).
   std::filesystem::path audit_dir;               // dir
+  size_t audit_max_bytes = size_t{64} << 30;     // max_size_gb: the audit log's size limit (a sparse map)
   std::filesystem::path audit_key;               // signing_key (Ed25519, mode 0600)
   std::string audit_origin = "mash-broker";      // origin: names this hub's log in checkpoints
   std::chrono::milliseconds audit_checkpoint_interval{2000};  // checkpoint_interval_ms
@@ -37,6 +39,7 @@ struct BrokerConfig {
   std::filesystem::path web_dir;
   // [store]: the broker's own data (users and sessions; enquiries later), LMDB.
   std::filesystem::path store_dir;               // dir, default "store"
+  size_t store_max_bytes = size_t{16} << 30;     // max_size_gb: the store's size limit (a sparse map)
   std::filesystem::path policy_signer;           // [policy] signer: the ISA signer's public key
   std::filesystem::path vault_key;               // vault_key: case content's master key (made if absent)
   std::filesystem::path pseudonym_key;           // [audit] pseudonym_key: the DPO's search key (made if absent)

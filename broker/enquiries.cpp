@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -390,24 +391,6 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   auto checked = check(request);
   if (auto* e = std::get_if<EnquiryError>(&checked)) return *e;
   auto& c = std::get<Checked>(checked);
-  {
-    const auto& a = policy_.agreement();
-    auto [hour, day] = recent_enquiries(actor.user_id, unix_millis_now());
-    bool over = (a.enquiries_per_user_per_hour > 0 && hour >= a.enquiries_per_user_per_hour) ||
-                (a.enquiries_per_user_per_day > 0 && day >= a.enquiries_per_user_per_day);
-    if (over) {
-      AuditEvent refused;
-      refused.type = "enquiry.refused";
-      refused.actor = actor.user_id;
-      refused.role = actor.role;
-      refused.outcome = "rate-limited";
-      (void)record(refused);
-      return EnquiryError{429, "rate-limited",
-                          "the agreement allows " + std::to_string(a.enquiries_per_user_per_hour) + " enquiries an hour and " +
-                              std::to_string(a.enquiries_per_user_per_day) + " a day per user; ask your manager if this is urgent",
-                          {}};
-    }
-  }
   std::map<std::string, std::string> empty_agency;
   for (size_t i = 0; i < c.agencies.size(); ++i) {
     if (c.agencies[i].asked.empty()) {
@@ -417,9 +400,35 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   }
   if (!empty_agency.empty()) return EnquiryError{400, "invalid", "an agency would be asked nothing", empty_agency};
 
+  // The agreement's rate limits: this enquiry takes a place in the user's window now, so that
+  // concurrent submissions cannot both take the last one; it gives the place back if it is not
+  // stored.
+  const int64_t now = unix_millis_now();
+  if (!take_rate_slot(actor.user_id, now)) {
+    const auto& a = policy_.agreement();
+    AuditEvent refused;
+    refused.type = "enquiry.refused";
+    refused.actor = actor.user_id;
+    refused.role = actor.role;
+    refused.outcome = "rate-limited";
+    (void)record(refused);
+    return EnquiryError{429, "rate-limited",
+                        "the agreement allows " + std::to_string(a.enquiries_per_user_per_hour) + " enquiries an hour and " +
+                            std::to_string(a.enquiries_per_user_per_day) + " a day per user; ask your manager if this is urgent",
+                        {}};
+  }
+  struct SlotGuard {
+    EnquiryDesk* desk;
+    const std::string& user;
+    int64_t at;
+    bool keep = false;
+    ~SlotGuard() {
+      if (!keep) desk->give_back_rate_slot(user, at);
+    }
+  } slot{this, actor.user_id, now};
+
   const json& r = c.request;
   const std::string id = random_hex16();
-  const int64_t now = unix_millis_now();
   const int64_t deadline = now + c.deadline_minutes * 60'000LL;
   const uint64_t version = static_cast<uint64_t>(policy_.agreement().version);
 
@@ -553,27 +562,52 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   for (auto& cp : copies) {
     if (listener_) listener_->send_to(cp.agency, std::move(cp.frame));
   }
+  slot.keep = true;
   log_.info("enquiry-created", {{"enquiry", id}, {"agencies", agency_list}});
   return json{{"id", id}, {"deadline_ms", deadline}, {"agencies", meta["agencies"]}};
 }
 
-std::pair<int, int> EnquiryDesk::recent_enquiries(const std::string& user_id, int64_t now_ms) {
-  int hour = 0, day = 0;
-  auto txn = env_.begin_read();
-  if (!txn.ok()) return {0, 0};
-  auto cur = txn->cursor(by_owner_);
-  if (!cur.ok()) return {0, 0};
-  const std::string prefix = user_id + "/";
-  // Counting stops at the limits: the cost is bounded by the agreement's limits, not by how
-  // many enquiries the user has made.
+bool EnquiryDesk::take_rate_slot(const std::string& user_id, int64_t now_ms) {
   const auto& a = policy_.agreement();
-  const int day_cap = a.enquiries_per_user_per_day > 0 ? a.enquiries_per_user_per_day : 1'000'000;
-  const int hour_cap = a.enquiries_per_user_per_hour > 0 ? a.enquiries_per_user_per_hour : 1'000'000;
-  if (!cur->seek(prefix + ms_key(now_ms - 3'600'000)).ok()) return {0, 0};
-  for (; cur->valid() && cur->key().starts_with(prefix) && hour < hour_cap; (void)cur->next()) ++hour;
-  if (!cur->seek(prefix + ms_key(now_ms - 86'400'000)).ok()) return {hour, 0};
-  for (; cur->valid() && cur->key().starts_with(prefix) && day < day_cap; (void)cur->next()) ++day;
-  return {hour, day};
+  const int64_t hour_cap = a.enquiries_per_user_per_hour, day_cap = a.enquiries_per_user_per_day;
+  if (hour_cap <= 0 && day_cap <= 0) return true;
+  std::lock_guard lock(rate_mu_);
+  auto [found, fresh] = rate_windows_.try_emplace(user_id);
+  std::deque<int64_t>& times = found->second;  // the user's enquiries in the last day, oldest first
+  // At most this many are kept: enough to decide both limits.
+  const size_t keep = static_cast<size_t>(day_cap > 0 ? day_cap : hour_cap * 24) + 1;
+  if (fresh) {
+    // First enquiry since the hub started: the last day's, from the store (bounded by `keep`).
+    auto txn = env_.begin_read();
+    if (txn.ok()) {
+      if (auto cur = txn->cursor(by_owner_); cur.ok()) {
+        const std::string prefix = user_id + "/";
+        if (cur->seek(prefix + ms_key(now_ms - 86'400'000)).ok()) {
+          for (; cur->valid() && cur->key().starts_with(prefix); (void)cur->next()) {
+            std::string_view k = cur->key().substr(prefix.size(), 16);
+            times.push_back(static_cast<int64_t>(std::stoull(std::string(k), nullptr, 16)));
+            if (times.size() > keep) times.pop_front();
+          }
+        }
+      }
+    }
+  }
+  while (!times.empty() && times.front() < now_ms - 86'400'000) times.pop_front();
+  const int64_t day = static_cast<int64_t>(times.size());
+  const int64_t hour = static_cast<int64_t>(times.end() - std::lower_bound(times.begin(), times.end(), now_ms - 3'600'000));
+  if ((hour_cap > 0 && hour >= hour_cap) || (day_cap > 0 && day >= day_cap)) return false;
+  times.insert(std::upper_bound(times.begin(), times.end(), now_ms), now_ms);
+  if (times.size() > keep) times.pop_front();
+  return true;
+}
+
+void EnquiryDesk::give_back_rate_slot(const std::string& user_id, int64_t at_ms) {
+  std::lock_guard lock(rate_mu_);
+  auto found = rate_windows_.find(user_id);
+  if (found == rate_windows_.end()) return;
+  auto& times = found->second;
+  auto it = std::lower_bound(times.begin(), times.end(), at_ms);
+  if (it != times.end() && *it == at_ms) times.erase(it);
 }
 
 void EnquiryDesk::send_outbox(const std::string& agency) {
@@ -597,192 +631,349 @@ void EnquiryDesk::send_outbox(const std::string& agency) {
 
 void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency); }
 
+// An acknowledgement or an answer from the link, on its way through one batch.
+struct EnquiryDesk::LinkItem {
+  bool is_answer = false;
+  std::string agency;
+  std::vector<uint8_t> delivery;  // acknowledgement: the delivery id
+  AgentAnswer answer;             // answer
+  std::function<void(bool)> done;
+  // Worked out in the batch.
+  std::string d, enquiry;  // delivery id (hex), the enquiry it belongs to
+  bool usable = false;     // resolved to one of our deliveries to this agency
+  std::string status, digest;
+  AuditEvent event;        // the record to append (type empty: none)
+  bool recorded = false;   // the answer was on the record before this batch
+  bool late = false;
+  bool stored = false, changed = false;
+  std::string before;
+  json status_event;       // what watchers are told, as it was when this item changed it
+};
+
 void EnquiryDesk::on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id) {
-  const std::string d = to_hex(delivery_id);
-  // One acknowledgement per delivery at a time (a repeated one may arrive while the first is stored).
-  std::lock_guard serial(answer_locks_[std::hash<std::string>{}(d) % answer_locks_.size()]);
-  std::string enquiry;
-  json meta;
-  {
-    auto txn = env_.begin_read();
-    if (!txn.ok()) return;
-    auto link = txn->get(deliveries_, d);
-    if (!link.ok() || !*link) return;
-    std::string target(**link);
-    auto slash = target.find('/');
-    if (slash == std::string::npos || target.substr(slash + 1) != agency) return;  // another agency's id
-    enquiry = target.substr(0, slash);
-    auto m = txn->get(enquiries_, enquiry);
-    if (!m.ok() || !*m) return;
-    meta = json::parse(**m, nullptr, false);
-  }
-  if (!meta.is_object()) return;
-  // The record of the delivery first, once; then the state (a failure leaves the copy in the
-  // outbox, so the agent acknowledges it again and this is tried again).
-  if (!meta["agencies"][agency].contains("delivered_ms")) {
-    AuditEvent e;
-    e.type = "enquiry.delivered";
-    e.actor = "agent:" + agency;
-    e.role = "agent";
-    e.agency = agency;
-    e.enquiry = enquiry;
-    e.outcome = "ok";
-    if (auto st = record(e); !st.ok()) {
-      log_.error("audit-unavailable", {{"event", "enquiry.delivered"}, {"reason", st.error().message}});
-      return;
-    }
-  }
-  bool changed = false;
-  Status st = writer_.run([&](Txn& txn) -> Status {
-    changed = false;
-    if (auto r = txn.del(outbox_, agency + "/" + d); !r.ok()) return r.error();
-    auto m = txn.get(enquiries_, enquiry);
-    if (!m.ok()) return m.error();
-    if (!*m) return {};
-    meta = json::parse(**m);
-    auto& a = meta["agencies"][agency];
-    if (a["status"] == "queued") {
-      a["status"] = "delivered";
-      a["updated_ms"] = unix_millis_now();
-      changed = true;
-    } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
-      a["was"] = "delivered";  // delivered late: still overdue
-    }
-    if (!a.contains("delivered_ms")) a["delivered_ms"] = unix_millis_now();
-    return txn.put(enquiries_, enquiry, meta.dump());
-  });
-  if (!st.ok()) {
-    log_.error("delivery-not-stored", {{"agency", agency}, {"reason", st.error().message}});
-    return;
-  }
-  if (changed) {
-    count_status("queued", "delivered");
-    notify(meta, agency);
-  }
+  std::vector<LinkItem> batch(1);
+  batch[0].agency = agency;
+  batch[0].delivery = delivery_id;
+  process_link(batch);
 }
 
 bool EnquiryDesk::on_answer(const AgentAnswer& answer) {
-  const std::string d = to_hex(answer.enquiry_id);
-  auto nested = NestedMessage::decode(answer.body, FrameLimits{});
-  if (!nested.ok()) return false;
-  auto body = (*nested)->root<wire::AnswerBody>();
-  if (std::string(body.getAgency().cStr()) != answer.agency) return false;
-  const std::string status = answer_status(body.getStatus());
-  const std::string digest = to_hex(sha256(answer.body));
-  bool restricted = false;
-  AuditEvent e;
-  std::set<std::string> released;
-  for (auto s : body.getSubjects()) {
-    restricted = restricted || s.getRestricted();
-    for (auto f : s.getReleased()) released.insert(f.getField().cStr());
-    std::string ref = s.getRef().cStr();
-    if (ref.size() <= 16 && is_code(ref, 16, false)) e.extra["subject." + ref] = outcome_code(s.getOutcome());
+  std::vector<LinkItem> batch(1);
+  batch[0].is_answer = true;
+  batch[0].agency = answer.agency;
+  batch[0].answer = answer;
+  process_link(batch);
+  return batch[0].stored;
+}
+
+void EnquiryDesk::post_acknowledged(std::string agency, std::vector<uint8_t> delivery_id) {
+  LinkItem item;
+  item.agency = std::move(agency);
+  item.delivery = std::move(delivery_id);
+  post_link(std::move(item));
+}
+
+void EnquiryDesk::post_answer(AgentAnswer answer, std::function<void(bool)> done) {
+  LinkItem item;
+  item.is_answer = true;
+  item.agency = answer.agency;
+  item.answer = std::move(answer);
+  item.done = std::move(done);
+  post_link(std::move(item));
+}
+
+void EnquiryDesk::post_link(LinkItem item) {
+  {
+    std::lock_guard lock(link_queue_mu_);
+    if (link_queue_.size() < kMaxLinkQueue && !link_stopping_) {
+      link_queue_.push_back(std::move(item));
+      link_wake_.notify_one();
+      return;
+    }
   }
-  // One answer per delivery at a time (a repeated answer may arrive while the first is stored).
-  std::lock_guard serial(answer_locks_[std::hash<std::string>{}(d) % answer_locks_.size()]);
-  // Which enquiry, and what is already held.
-  std::string enquiry;
-  json meta;
+  // Full (or stopping): not acknowledged, so the agent sends it again later.
+  log_.warn("link-queue-full", {{"agency", item.agency}});
+  if (item.done) item.done(false);
+}
+
+void EnquiryDesk::start_link_worker() {
+  link_thread_ = std::thread([this] {
+    for (;;) {
+      std::vector<LinkItem> batch;
+      {
+        std::unique_lock lock(link_queue_mu_);
+        link_wake_.wait(lock, [&] { return link_stopping_ || !link_queue_.empty(); });
+        if (link_queue_.empty()) return;  // stopping, and nothing left in hand
+        batch.swap(link_queue_);
+      }
+      process_link(batch);
+    }
+  });
+}
+
+void EnquiryDesk::stop_link_worker() {
+  {
+    std::lock_guard lock(link_queue_mu_);
+    link_stopping_ = true;
+  }
+  link_wake_.notify_all();
+  if (link_thread_.joinable()) link_thread_.join();
+}
+
+EnquiryDesk::~EnquiryDesk() { stop_link_worker(); }
+
+namespace {
+
+// What watchers of the enquiry are told about one agency.
+json status_event_of(const json& meta, const std::string& agency) {
+  const auto& a = meta["agencies"][agency];
+  return {{"enquiry", meta["id"]}, {"case_ref", meta["case_ref"]}, {"agency", agency},
+          {"status", a.value("status", "queued")}, {"late", a.value("late", false)},
+          {"updated_ms", a.value("updated_ms", int64_t{0})}, {"deadline_ms", meta["deadline_ms"]}};
+}
+
+}  // namespace
+
+void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
+  // One batch at a time: a repeated acknowledgement or answer is then seen as repeated, whether
+  // it comes in this batch or a later one.
+  std::lock_guard serial(link_mu_);
+  const int64_t now = unix_millis_now();
+
+  // 1. Which enquiry each item is about, and what is already held (one read transaction).
+  std::map<std::string, json> metas;  // enquiry -> its index record as stored
   {
     auto rtxn = env_.begin_read();
-    if (!rtxn.ok()) return false;
-    auto link = rtxn->get(deliveries_, d);
-    if (!link.ok() || !*link) return false;
-    std::string target(**link);
-    auto slash = target.find('/');
-    if (slash == std::string::npos || target.substr(slash + 1) != answer.agency) return false;
-    enquiry = target.substr(0, slash);
-    auto m = rtxn->get(enquiries_, enquiry);
-    if (!m.ok() || !*m) return false;
-    meta = json::parse(**m);
+    if (!rtxn.ok()) {
+      for (auto& it : batch) {
+        if (it.done) it.done(false);
+      }
+      return;
+    }
+    for (auto& it : batch) {
+      if (it.is_answer) {
+        it.d = to_hex(it.answer.enquiry_id);
+        auto n = NestedMessage::decode(it.answer.body, FrameLimits{});
+        if (!n.ok()) continue;
+        auto body = (*n)->root<wire::AnswerBody>();
+        if (std::string(body.getAgency().cStr()) != it.agency) continue;
+        it.status = answer_status(body.getStatus());
+        it.digest = to_hex(sha256(it.answer.body));
+        std::set<std::string> released;
+        for (auto s : body.getSubjects()) {
+          it.event.restricted = it.event.restricted || s.getRestricted();
+          for (auto f : s.getReleased()) released.insert(f.getField().cStr());
+          std::string ref = s.getRef().cStr();
+          if (ref.size() <= 16 && is_code(ref, 16, false)) it.event.extra["subject." + ref] = outcome_code(s.getOutcome());
+        }
+        it.event.fields.assign(released.begin(), released.end());
+      } else {
+        it.d = to_hex(it.delivery);
+      }
+      auto link = rtxn->get(deliveries_, it.d);
+      if (!link.ok() || !*link) continue;
+      std::string target(**link);
+      auto slash = target.find('/');
+      if (slash == std::string::npos || target.substr(slash + 1) != it.agency) continue;  // another agency's id
+      it.enquiry = target.substr(0, slash);
+      if (!metas.contains(it.enquiry)) {
+        auto m = rtxn->get(enquiries_, it.enquiry);
+        if (!m.ok() || !*m) continue;
+        auto j = json::parse(**m, nullptr, false);
+        if (!j.is_object()) continue;
+        metas.emplace(it.enquiry, std::move(j));
+      }
+      it.usable = true;
+    }
   }
-  const bool late = unix_millis_now() > meta["deadline_ms"].get<int64_t>();
 
-  // 1. The audit record first, once: an agent sends its answer again until it is acknowledged
-  //    (after a restart on either side), and the same answer is recorded only once.
-  bool recorded = false;
-  if (auto found = audit_.find("enquiry", enquiry, 100000); found.ok()) {
-    for (auto it = found->rbegin(); it != found->rend() && !recorded; ++it) {
-      auto rec = audit_.record(*it);
-      if (!rec.ok()) continue;
-      auto j = json::parse(*rec, nullptr, false);
-      recorded = !j.is_discarded() && j.value("type", "") == "answer.received" && j.value("agency", "") == answer.agency &&
-                 j.value("digest", "") == digest;
+  // 2. The audit records first, each once: an agent sends an answer again until it is
+  //    acknowledged (after a restart on either side), and the same answer is recorded once.
+  std::map<std::string, std::set<std::string>> answered_on_record;  // enquiry -> "agency/digest"
+  std::set<std::string> delivered_in_batch, answered_in_batch;
+  std::vector<LinkItem*> to_record;
+  for (auto& it : batch) {
+    if (!it.usable) continue;
+    const json& meta = metas.at(it.enquiry);
+    if (!it.is_answer) {
+      if (meta["agencies"][it.agency].contains("delivered_ms")) continue;
+      if (!delivered_in_batch.insert(it.d).second) continue;
+      it.event.type = "enquiry.delivered";
+      it.event.actor = "agent:" + it.agency;
+      it.event.role = "agent";
+      it.event.agency = it.agency;
+      it.event.enquiry = it.enquiry;
+      it.event.outcome = "ok";
+      to_record.push_back(&it);
+      continue;
     }
-  }
-  if (!recorded) {
-    e.type = "answer.received";
-    e.actor = "agent:" + answer.agency;
-    e.role = "agent";
-    e.agency = answer.agency;
-    e.case_ref = meta.value("case_ref", "");
-    e.enquiry = enquiry;
-    e.outcome = status;
-    e.restricted = restricted;
-    e.fields.assign(released.begin(), released.end());
-    e.digest = digest;
-    if (late) e.extra["late"] = "true";
-    if (auto st = record(e); !st.ok()) {
-      log_.error("audit-unavailable", {{"event", "answer.received"}, {"reason", st.error().message}});
-      return false;  // not acknowledged: the agent sends it again
-    }
-  }
-
-  // 2. The answer and the new status, read and changed in one operation. A final answer already
-  //    held is kept; an overdue agency that puts its answer up for review stays overdue until it
-  //    answers.
-  std::string before;
-  bool changed = false;
-  Status st = writer_.run([&](Txn& txn) -> Status {
-    changed = false;
-    auto m = txn.get(enquiries_, enquiry);
-    if (!m.ok()) return m.error();
-    if (!*m) return make_error(ErrorCode::kNotFound, "the enquiry is gone");
-    meta = json::parse(**m);
-    auto& a = meta["agencies"][answer.agency];
-    before = a.value("status", "queued");
-    if (before == "answered" || before == "declined") return {};
-    if (meta.contains("purged_ms")) {
-      // The case's content was destroyed: the answer is on the record (above), its content is
-      // not kept, and it is acknowledged so that the agent stops sending it.
-      a["status"] = status;
-      a["updated_ms"] = unix_millis_now();
-      a["content_discarded"] = true;
-      if (auto r = txn.del(outbox_, answer.agency + "/" + d); !r.ok()) return r.error();
-      return txn.put(enquiries_, enquiry, meta.dump());
-    }
-    if (before == "overdue" && status == "awaiting-review") {
-      a["was"] = "awaiting-review";
-      return txn.put(enquiries_, enquiry, meta.dump());
-    }
-    if (status != "awaiting-review") {
-      if (auto s = vault_.put(txn, enquiry, "answer." + answer.agency,
-                              std::span<const uint8_t>(answer.body.data(), answer.body.size()));
-          !s.ok()) {
-        return s;
+    it.late = now > meta["deadline_ms"].get<int64_t>();
+    if (!answered_on_record.contains(it.enquiry)) {
+      auto& held = answered_on_record[it.enquiry];
+      if (auto found = audit_.find("enquiry", it.enquiry, 100000); found.ok()) {
+        for (uint64_t idx : *found) {
+          auto rec = audit_.record(idx);
+          if (!rec.ok()) continue;
+          auto j = json::parse(*rec, nullptr, false);
+          if (!j.is_discarded() && j.value("type", "") == "answer.received") {
+            held.insert(j.value("agency", "") + "/" + j.value("digest", ""));
+          }
+        }
       }
     }
-    a["status"] = status;
-    a["updated_ms"] = unix_millis_now();
-    if (late) a["late"] = true;
-    if (auto r = txn.del(outbox_, answer.agency + "/" + d); !r.ok()) return r.error();
-    changed = before != status;
-    return txn.put(enquiries_, enquiry, meta.dump());
+    const std::string key = it.agency + "/" + it.digest;
+    if (answered_on_record[it.enquiry].contains(key) || !answered_in_batch.insert(key).second) {
+      it.recorded = true;
+      it.event.type.clear();
+      continue;
+    }
+    it.event.type = "answer.received";
+    it.event.actor = "agent:" + it.agency;
+    it.event.role = "agent";
+    it.event.agency = it.agency;
+    it.event.case_ref = meta.value("case_ref", "");
+    it.event.enquiry = it.enquiry;
+    it.event.outcome = it.status;
+    it.event.digest = it.digest;
+    if (it.late) it.event.extra["late"] = "true";
+    to_record.push_back(&it);
+  }
+  if (!to_record.empty()) {
+    std::mutex m;
+    std::condition_variable cv;
+    size_t pending = 0;
+    std::vector<char> failed(to_record.size(), 0);
+    for (size_t k = 0; k < to_record.size(); ++k) {
+      AuditEvent& e = to_record[k]->event;
+      e.time_ms = now;
+      auto rec = event_to_record(e);
+      if (!rec.ok()) {
+        failed[k] = 1;
+        continue;
+      }
+      {
+        std::lock_guard lock(m);
+        ++pending;
+      }
+      audit_.append_async(*rec, event_index_keys(e), [&, k](Result<uint64_t> r) {
+        std::lock_guard lock(m);
+        if (!r.ok()) failed[k] = 1;
+        if (--pending == 0) cv.notify_one();
+      });
+    }
+    {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return pending == 0; });
+    }
+    for (size_t k = 0; k < to_record.size(); ++k) {
+      if (!failed[k]) continue;
+      LinkItem& it = *to_record[k];
+      log_.error("audit-unavailable", {{"event", it.event.type}});
+      // Not on the record: the state is not changed, and the agent sends it again (an
+      // acknowledgement's copy stays in the outbox; an answer is not acknowledged).
+      it.usable = false;
+    }
+  }
+
+  // 3. The state: every item's change in one operation of the store's group commit. A final
+  //    answer already held is kept; an overdue agency that puts its answer up for review stays
+  //    overdue until it answers.
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    std::map<std::string, json> current;  // enquiry -> index record, read in this transaction
+    std::set<std::string> dirty;
+    for (auto& it : batch) {
+      it.changed = false;
+      it.stored = false;
+    }
+    for (auto& it : batch) {
+      if (!it.usable) continue;
+      auto found = current.find(it.enquiry);
+      if (found == current.end()) {
+        auto m = txn.get(enquiries_, it.enquiry);
+        if (!m.ok()) return m.error();
+        if (!*m) continue;  // gone: an answer is not acknowledged
+        found = current.emplace(it.enquiry, json::parse(**m)).first;
+      }
+      json& meta = found->second;
+      auto& a = meta["agencies"][it.agency];
+      const int64_t t = unix_millis_now();
+      if (!it.is_answer) {
+        if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+        if (a["status"] == "queued") {
+          a["status"] = "delivered";
+          a["updated_ms"] = t;
+          it.changed = true;
+        } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
+          a["was"] = "delivered";  // delivered late: still overdue
+        }
+        if (!a.contains("delivered_ms")) a["delivered_ms"] = t;
+        dirty.insert(it.enquiry);
+        it.stored = true;
+      } else {
+        it.before = a.value("status", "queued");
+        it.stored = true;
+        if (it.before == "answered" || it.before == "declined") continue;
+        dirty.insert(it.enquiry);
+        if (meta.contains("purged_ms")) {
+          // The case's content was destroyed: the answer is on the record (above), its content
+          // is not kept, and it is acknowledged so that the agent stops sending it.
+          a["status"] = it.status;
+          a["updated_ms"] = t;
+          a["content_discarded"] = true;
+          if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+          continue;
+        }
+        if (it.before == "overdue" && it.status == "awaiting-review") {
+          a["was"] = "awaiting-review";
+          continue;
+        }
+        if (it.status != "awaiting-review") {
+          if (auto s = vault_.put(txn, it.enquiry, "answer." + it.agency,
+                                  std::span<const uint8_t>(it.answer.body.data(), it.answer.body.size()));
+              !s.ok()) {
+            return s;
+          }
+        }
+        a["status"] = it.status;
+        a["updated_ms"] = t;
+        if (it.late) a["late"] = true;
+        if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+        it.changed = it.before != it.status;
+        if (!it.changed) continue;
+      }
+      if (it.changed) it.status_event = status_event_of(meta, it.agency);
+    }
+    for (const auto& id : dirty) {
+      if (auto r = txn.put(enquiries_, id, current.at(id).dump()); !r.ok()) return r;
+    }
+    return {};
   });
   if (!st.ok()) {
-    log_.error("answer-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
-    return false;  // not acknowledged: the agent sends it again
+    log_.error("answer-not-stored", {{"items", batch.size()}, {"reason", st.error().message}});
+    for (auto& it : batch) it.stored = it.changed = false;  // acknowledgements and answers come again
   }
-  if (changed) {
-    count_status(before, status);
-    if (status != "awaiting-review") observe_latency(unix_millis_now() - meta.value("created_ms", int64_t{0}));
-    notify(meta, answer.agency);
-  } else if (recorded) {
-    log_.info("answer-repeated", {{"enquiry", enquiry}, {"agency", answer.agency}});
-    return true;
+
+  // 4. Watchers, metrics, and the agents' acknowledgements.
+  for (auto& it : batch) {
+    if (it.changed) {
+      const json& meta = metas.at(it.enquiry);
+      if (!it.is_answer) {
+        count_status("queued", "delivered");
+      } else {
+        count_status(it.before, it.status);
+        if (it.status != "awaiting-review") observe_latency(unix_millis_now() - meta.value("created_ms", int64_t{0}));
+      }
+      hub_.publish(it.enquiry, meta.value("owner", ""), meta.value("team", ""), "status", it.status_event);
+    }
+    if (it.is_answer) {
+      if (it.stored && it.recorded && !it.changed) {
+        log_.info("answer-repeated", {{"enquiry", it.enquiry}, {"agency", it.agency}});
+      } else if (it.stored) {
+        log_.info("answer-received", {{"enquiry", it.enquiry}, {"agency", it.agency}, {"status", it.status}});
+      }
+      if (it.done) it.done(it.stored);
+    }
   }
-  log_.info("answer-received", {{"enquiry", enquiry}, {"agency", answer.agency}, {"status", status}});
-  return true;
 }
 
 namespace {
@@ -1012,11 +1203,8 @@ std::variant<json, EnquiryError> EnquiryDesk::export_for_front_door(const std::s
 namespace mash::broker {
 
 void EnquiryDesk::notify(const json& meta, const std::string& agency) {
-  const auto& a = meta["agencies"][agency];
-  json data = {{"enquiry", meta["id"]}, {"case_ref", meta["case_ref"]}, {"agency", agency},
-               {"status", a.value("status", "queued")}, {"late", a.value("late", false)},
-               {"updated_ms", a.value("updated_ms", int64_t{0})}, {"deadline_ms", meta["deadline_ms"]}};
-  hub_.publish(meta["id"].get<std::string>(), meta.value("owner", ""), meta.value("team", ""), "status", data);
+  hub_.publish(meta["id"].get<std::string>(), meta.value("owner", ""), meta.value("team", ""), "status",
+               status_event_of(meta, agency));
 }
 
 void EnquiryDesk::count_status(const std::string& from, const std::string& to) {

@@ -91,7 +91,11 @@ bool EventStream::push_raw(std::string text) {
     } else {
       queue_.push_back(std::move(text));
     }
-    wake = wake_;
+    // One wake-up per flush: events pushed before the writer has taken the queue go with it.
+    if (!wake_pending_) {
+      wake = wake_;
+      wake_pending_ = static_cast<bool>(wake);
+    }
   }
   if (wake) wake();
   return true;
@@ -120,6 +124,7 @@ bool EventStream::closed() const {
 
 std::vector<std::string> EventStream::take() {
   std::lock_guard lock(mu_);
+  wake_pending_ = false;
   std::vector<std::string> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
   queue_.clear();
   return out;
@@ -128,6 +133,7 @@ std::vector<std::string> EventStream::take() {
 void EventStream::set_wake(std::function<void()> wake) {
   std::lock_guard lock(mu_);
   wake_ = std::move(wake);
+  wake_pending_ = false;
 }
 
 class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
@@ -206,14 +212,20 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
     in.cookies = parse_cookies(in.header("cookie"));
     in.body = std::move(req.body());
     in.peer = peer_;
-    HttpResponse out;
-    try {
-      out = server_->handler_(in);
-    } catch (const std::exception& e) {
-      server_->log_.error("https-handler-failed", {{"path", in.path.substr(0, 100)}, {"error", std::string(e.what()).substr(0, 200)}});
-      out = json_error(500, "internal-error", "the broker could not handle this request");
+    const bool keep_alive = req.keep_alive();
+    const unsigned version = req.version();
+    if (!server_->handler_pool_) {
+      HttpResponse out = server_->call_handler(in);
+      return write(std::move(out), keep_alive, version);
     }
-    write(std::move(out), req.keep_alive(), req.version());
+    // The handler may wait on durable writes: it runs on the handler pool, and the response is
+    // written back on this session's strand.
+    asio::post(*server_->handler_pool_, [self = shared_from_this(), in = std::move(in), keep_alive, version]() mutable {
+      HttpResponse out = self->server_->call_handler(in);
+      asio::post(self->stream_.get_executor(), [self, out = std::move(out), keep_alive, version]() mutable {
+        self->write(std::move(out), keep_alive, version);
+      });
+    });
   }
 
   void write(HttpResponse r, bool keep_alive, unsigned version) {
@@ -340,6 +352,15 @@ HttpServer::HttpServer(asio::io_context& io, TlsContext tls, HttpServerOptions o
       log_(std::move(log)),
       handler_(std::move(handler)),
       acceptor_(asio::make_strand(io)) {}
+
+HttpResponse HttpServer::call_handler(const HttpRequest& in) {
+  try {
+    return handler_(in);
+  } catch (const std::exception& e) {
+    log_.error("https-handler-failed", {{"path", in.path.substr(0, 100)}, {"error", std::string(e.what()).substr(0, 200)}});
+    return json_error(500, "internal-error", "the broker could not handle this request");
+  }
+}
 
 Status HttpServer::listen(const asio::ip::tcp::endpoint& endpoint) {
   boost::system::error_code ec;

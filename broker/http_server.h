@@ -6,11 +6,14 @@
 // carries security headers (HSTS, no-sniff, frame denial, a strict Content-Security-Policy, no
 // referrer) and is not cached unless the handler says otherwise.
 //
-// Handlers are plain functions from request to response, run on the connection's strand.
+// Handlers are plain functions from request to response. They run on a handler pool when one is
+// given (they may wait on durable writes, and the network threads should not), else on the
+// connection's strand.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -64,6 +67,7 @@ class EventStream {
   mutable std::mutex mu_;
   std::deque<std::string> queue_;
   std::function<void()> wake_;
+  bool wake_pending_ = false;  // woken, and the writer has not taken the queue yet
   size_t max_queued_;
   bool closed_ = false;
 };
@@ -94,6 +98,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
   HttpServer(boost::asio::io_context& io, TlsContext tls, HttpServerOptions options, Logger log,
              HttpHandler handler);
+  // Handlers run on `pool` (which must outlive the server's connections) instead of the
+  // connection's strand. Call before listen().
+  void set_handler_pool(boost::asio::thread_pool& pool) { handler_pool_ = &pool; }
   Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
   uint16_t port() const { return port_; }
   void stop();
@@ -102,12 +109,14 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  private:
   class Session;
   void do_accept();
+  HttpResponse call_handler(const HttpRequest& in);  // the handler; an exception becomes a 500
 
   boost::asio::io_context& io_;
   TlsContext tls_;
   HttpServerOptions options_;
   Logger log_;
   HttpHandler handler_;
+  boost::asio::thread_pool* handler_pool_ = nullptr;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::atomic<size_t> open_{0};

@@ -4,7 +4,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/post.hpp>
 
 #include <atomic>
@@ -317,7 +316,8 @@ int main(int argc, char** argv) {
   audit_options.origin = config->audit_origin;
   audit_options.checkpoint_interval = config->audit_checkpoint_interval;
   // Every io thread and every pool thread may read at once (DPO searches, answer checks).
-  audit_options.max_readers = 2 * config->threads + 32;
+  audit_options.max_readers = 2 * (config->threads + config->io_threads) + 32;
+  audit_options.map_size = config->audit_max_bytes;
   auto audit = mash::AuditLog::open(config->audit_dir, audit_options, std::move(audit_key).value());
   if (!audit.ok()) {
     std::cerr << "mash-broker: audit log " << config->audit_dir.string() << ": " << audit.error().message << "\n";
@@ -328,7 +328,8 @@ int main(int argc, char** argv) {
   mash::broker::AgentRegistry registry;
   // People: the JSON API over HTTPS.
   mash::EnvOptions store_options;
-  store_options.max_readers = 2 * config->threads + 32;  // as above: every thread may read at once
+  store_options.max_readers = 2 * (config->threads + config->io_threads) + 32;  // as above: every thread may read at once
+  store_options.map_size = config->store_max_bytes;
   auto store_env = mash::Env::open(config->store_dir, store_options);
   if (!store_env.ok()) {
     std::cerr << "mash-broker: store " << config->store_dir.string() << ": " << store_env.error().message << "\n";
@@ -481,24 +482,29 @@ int main(int argc, char** argv) {
   http_options.max_connections = config->http_max_connections;
   auto https = std::make_shared<mash::broker::HttpServer>(io, *https_tls, http_options, log.child("https"),
                                                           [&api](const mash::broker::HttpRequest& r) { return api.handle(r); });
+  // API requests wait on durable writes: they run on their own threads, so that the few network
+  // threads only move bytes (many threads on one io_context wake each other for every event).
+  boost::asio::thread_pool api_work(config->threads);
+  https->set_handler_pool(api_work);
 
   config->listener.software = std::string("mash-broker ") + MASH_VERSION;
   auto listener = std::make_shared<mash::broker::AgentListener>(
       io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
-  boost::asio::thread_pool link_work(config->threads);
   if (desk) {
     desk->attach(listener.get());
     mash::broker::AgentListenerHandlers handlers;
     auto* d = desk.get();
     handlers.on_connected = [d](const std::string& agency) { d->on_connected(agency); };
-    // Acknowledgements and answers wait on durable writes: they run on a pool, off the link's
-    // strand, so that one agency's answers share commits instead of queueing one fsync each.
-    // An answer is acknowledged to the agent only once stored; one not stored comes again.
-    handlers.on_acknowledged = [d, &link_work](const std::string& agency, std::vector<uint8_t> id) {
-      boost::asio::post(link_work, [d, agency, id = std::move(id)] { d->on_acknowledged(agency, id); });
+    // Acknowledgements and answers wait on durable writes: they go off the link's strand to
+    // the desk's worker, which takes them in batches (one audit commit and one store commit
+    // for all that arrived meanwhile). An answer is acknowledged to the agent only once
+    // stored; one not stored comes again.
+    d->start_link_worker();
+    handlers.on_acknowledged = [d](const std::string& agency, std::vector<uint8_t> id) {
+      d->post_acknowledged(agency, std::move(id));
     };
-    handlers.on_answer = [d, &link_work](mash::broker::AgentAnswer a, std::function<void(bool)> stored) {
-      boost::asio::post(link_work, [d, a = std::move(a), stored = std::move(stored)] { stored(d->on_answer(a)); });
+    handlers.on_answer = [d](mash::broker::AgentAnswer a, std::function<void(bool)> stored) {
+      d->post_answer(std::move(a), std::move(stored));
     };
     listener->set_handlers(std::move(handlers));
   }
@@ -549,13 +555,14 @@ int main(int argc, char** argv) {
     auto grace = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(200));
     grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
   });
-  log.info("started", {{"version", MASH_VERSION}, {"threads", config->threads}});
+  log.info("started", {{"version", MASH_VERSION}, {"threads", config->threads}, {"io_threads", config->io_threads}});
 
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < config->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (unsigned i = 1; i < config->io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
-  link_work.join();  // answers in hand are stored (or, unacknowledged, come again)
+  api_work.join();  // requests in hand finish (their responses are not sent)
+  if (desk) desk->stop_link_worker();  // answers in hand are stored (or, unacknowledged, come again)
   log.info("stopped");
   return 0;
 }

@@ -3,15 +3,14 @@
 namespace mash {
 
 Status GroupCommit::run(const std::function<Status(Txn&)>& op) {
-  Pending mine{&op, {}, false};
+  Pending mine{&op, {}, false, {}};
   std::unique_lock lock(mu_);
   queue_.push_back(&mine);
+  // Wait until done by another leader, or until no one leads.
+  while (!mine.done && leading_) mine.cv.wait(lock);
+  if (mine.done) return mine.result;
+  leading_ = true;
   while (!mine.done) {
-    if (leading_) {
-      cv_.wait(lock);
-      continue;
-    }
-    leading_ = true;
     std::deque<Pending*> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(queue_.front());
@@ -26,12 +25,16 @@ Status GroupCommit::run(const std::function<Status(Txn&)>& op) {
       for (auto* p : batch) p->result = make_error(ErrorCode::kInternal, "the shared commit failed unexpectedly");
     }
     lock.lock();
-    for (auto* p : batch) p->done = true;
     ++commits_;
     operations_ += batch.size();
-    leading_ = false;
-    cv_.notify_all();
+    for (auto* p : batch) {
+      p->done = true;
+      if (p != &mine) p->cv.notify_one();
+    }
   }
+  // Hand over: the oldest waiting caller leads the next batch.
+  leading_ = false;
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
   return mine.result;
 }
 

@@ -8,7 +8,8 @@
 // the batch is kept.
 //
 // The first waiting caller leads: it runs the batch on its own thread while the others wait, so
-// there is no extra thread. An operation must not begin another write transaction on the same
+// there is no extra thread. Each caller sleeps on its own condition variable and is woken only
+// when its operation is done or it is its turn to lead (no herd of wake-ups per commit). An operation must not begin another write transaction on the same
 // environment (that would deadlock; Env refuses it) and must not keep views past its return.
 #pragma once
 
@@ -40,13 +41,13 @@ class GroupCommit {
     const std::function<Status(Txn&)>* op;
     Status result;
     bool done = false;
+    std::condition_variable cv;
   };
   void execute(std::deque<Pending*>& batch);
 
   Env& env_;
   size_t max_batch_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Pending*> queue_;
   bool leading_ = false;
   size_t commits_ = 0, operations_ = 0;

@@ -148,7 +148,7 @@ void LinkSession::send_error_and_close(int code, std::string message) {
     if (self->closed_ || self->close_after_flush_) return;
     // Drop what has not started to be written, queue the error, close once it is out (or when
     // the stall check gives up on it).
-    while (self->out_queue_.size() > (self->writing_ ? 1u : 0u)) self->out_queue_.pop_back();
+    while (self->out_queue_.size() > (self->writing_ ? self->writing_frames_ : 0u)) self->out_queue_.pop_back();
     self->out_queue_.push_back(make_error_frame(code, m, self->options_.limits));
     self->close_after_flush_ = true;
     self->close_reason_ = m;
@@ -174,7 +174,9 @@ void LinkSession::close_now(const std::string& reason) {
   // No TLS close_notify exchange: a dead or hostile peer must not hold the connection open.
   stream_.lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   stream_.lowest_layer().close(ignored);
-  out_queue_.clear();
+  // Frames in a write under way stay until it completes (with an error): it may still read them.
+  const size_t in_flight = writing_ ? std::min(writing_frames_, out_queue_.size()) : 0;
+  out_queue_.erase(out_queue_.begin() + static_cast<std::ptrdiff_t>(in_flight), out_queue_.end());
   if (handler_.on_closed) handler_.on_closed(*this, reason);
   // Drop the handler's captures later: we may be running inside one of its functions.
   asio::post(stream_.get_executor(), [self = shared_from_this()] { self->handler_ = {}; });
@@ -247,7 +249,21 @@ void LinkSession::do_write() {
   }
   writing_ = true;
   write_started_ = Clock::now();
-  asio::async_write(stream_, asio::buffer(out_queue_.front()),
+  // Frames waiting together go out in one write (one TLS record, one system call) up to
+  // kCoalesceBytes; a larger frame goes on its own, without a copy.
+  asio::const_buffer out = asio::buffer(out_queue_.front());
+  writing_frames_ = 1;
+  if (out_queue_.size() > 1 && out_queue_.front().size() < kCoalesceBytes) {
+    write_buffer_.clear();
+    writing_frames_ = 0;
+    for (const auto& f : out_queue_) {
+      if (writing_frames_ > 0 && write_buffer_.size() + f.size() > kCoalesceBytes) break;
+      write_buffer_.insert(write_buffer_.end(), f.begin(), f.end());
+      ++writing_frames_;
+    }
+    out = asio::buffer(write_buffer_);
+  }
+  asio::async_write(stream_, out,
                     asio::bind_executor(stream_.get_executor(),
                                         [self = shared_from_this()](auto ec, size_t n) {
                                           self->on_write(ec, n);
@@ -255,13 +271,18 @@ void LinkSession::do_write() {
 }
 
 void LinkSession::on_write(const boost::system::error_code& ec, size_t) {
-  if (closed_) return;
+  if (closed_) {
+    out_queue_.clear();
+    writing_ = false;
+    return;
+  }
   if (ec) {
     close_now("write failed: " + ec.message());
     return;
   }
   last_tx_ = Clock::now();
-  out_queue_.pop_front();
+  for (size_t i = 0; i < writing_frames_ && !out_queue_.empty(); ++i) out_queue_.pop_front();
+  writing_frames_ = 0;
   do_write();
 }
 

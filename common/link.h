@@ -96,6 +96,9 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
   std::vector<uint8_t> body_;
   std::deque<std::vector<uint8_t>> out_queue_;
   bool writing_ = false;
+  size_t writing_frames_ = 0;          // frames at the front of out_queue_ in the write under way
+  std::vector<uint8_t> write_buffer_;  // several small frames, joined for one write
+  static constexpr size_t kCoalesceBytes = 64 * 1024;
   bool close_after_flush_ = false;
   std::string close_reason_;
   std::chrono::steady_clock::time_point last_rx_;

@@ -80,7 +80,7 @@ if [ -z "${1:-}" ] || [[ "Roundtrip" =~ ${1} ]]; then
     || { cat "$rt/prepare.log"; exit 1; }
   # A household with a child and two adults, as the population holds them.
   household=$(awk -F, 'NR > 1 { n[$2]++; if ($3 == "child") c[$2] = 1 } END { for (h in n) if (n[h] >= 3 && c[h]) print h }' \
-    "$rt/hub/data/population.csv" | sort | head -1)
+    "$rt/hub/data/population.csv" | sort | sed -n 1p)  # sed reads everything: no SIGPIPE under pipefail
   subjects=$(awk -F, -v h="$household" 'NR > 1 && $2 == h { role = ($3 == "child") ? "child" : "other-adult";
       printf "%s{\"ref\": \"s%d\", \"role\": \"%s\", \"forenames\": \"%s\", \"surname\": \"%s\", \"date_of_birth\": \"%s\", \"postcode\": \"%s\"}",
              (k++ ? ", " : ""), k, role, $4, $5, $6, $9; if (k == 3) exit }' <(sed 's/"[^"]*"//g' "$rt/hub/data/population.csv"))  # quoted addresses dropped
