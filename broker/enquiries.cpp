@@ -49,9 +49,15 @@ std::string hash_hex(std::string_view s) {
   return to_hex(h).substr(0, 32);
 }
 
-std::string random_hex16(std::vector<uint8_t>* raw = nullptr) {
+// A new id: 6 bytes of the time (milliseconds, big-endian) and 10 random bytes. Ids made one
+// after another sort together, so every table keyed by them (here and at the agents) takes new
+// entries at its end: a commit then writes a few pages instead of one page per table per id.
+// The 80 random bits keep ids unguessable.
+std::string new_id_hex(std::vector<uint8_t>* raw = nullptr) {
   std::vector<uint8_t> b(16);
   random_bytes(b);
+  const auto ms = static_cast<uint64_t>(std::max<int64_t>(unix_millis_now(), 0));
+  for (int i = 0; i < 6; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
   if (raw) *raw = b;
   return to_hex(b);
 }
@@ -428,7 +434,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   } slot{this, actor.user_id, now};
 
   const json& r = c.request;
-  const std::string id = random_hex16();
+  const std::string id = new_id_hex();
   const int64_t deadline = now + c.deadline_minutes * 60'000LL;
   const uint64_t version = static_cast<uint64_t>(policy_.agreement().version);
 
@@ -484,7 +490,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   std::vector<Copy> copies;
   for (const auto& a : c.agencies) {
     std::vector<uint8_t> delivery;
-    std::string delivery_hex = random_hex16(&delivery);
+    std::string delivery_hex = new_id_hex(&delivery);
     capnp::MallocMessageBuilder b;
     auto body = b.initRoot<wire::EnquiryBody>();
     body.setId(capnp::Data::Reader(delivery.data(), delivery.size()));

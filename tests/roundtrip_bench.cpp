@@ -127,11 +127,15 @@ class Client {
   std::string host_;
 };
 
+// What the event stream has told so far. Each waiting worker has its own condition variable and
+// is woken only when its enquiry is complete (waking every worker for each of the fifteen events
+// of an enquiry made the client itself a load on the machine).
 struct Tracker {
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable ready_cv;
   std::map<std::string, std::map<std::string, std::string>> final_status;  // enquiry -> agency -> status
-  bool ready = false;
+  std::map<std::string, std::condition_variable*> waiting;                 // enquiry -> its worker
+  bool ready = false, ended = false;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -164,25 +168,34 @@ int run(const Options& o) {
       Client c(io, tls, o);
       c.stream_events("/api/v1/events", token, [&](const std::string& name, const std::string& data) {
         std::lock_guard lock(t.mu);
-        if (name == "ready") t.ready = true;
+        if (name == "ready") {
+          t.ready = true;
+          t.ready_cv.notify_all();
+        }
         if (name == "status") {
           auto j = json::parse(data);
           std::string s = j["status"];
-          if (s == "answered" || s == "declined" || s == "overdue") t.final_status[j["enquiry"]][j["agency"]] = s;
+          if (s == "answered" || s == "declined" || s == "overdue") {
+            const std::string id = j["enquiry"];
+            auto& statuses = t.final_status[id];
+            statuses[j["agency"]] = s;
+            auto w = t.waiting.find(id);
+            if (static_cast<int>(statuses.size()) >= o.agencies && w != t.waiting.end()) w->second->notify_one();
+          }
         }
-        t.cv.notify_all();
         return !stop.load();
       });
     } catch (const std::exception& e) {
       std::cerr << "roundtrip-bench: event stream: " << e.what() << "\n";
     }
     std::lock_guard lock(t.mu);
-    t.ready = true;
-    t.cv.notify_all();
+    t.ready = t.ended = true;
+    t.ready_cv.notify_all();
+    for (auto& [id, cv] : t.waiting) cv->notify_one();
   });
   {
     std::unique_lock lock(t.mu);
-    t.cv.wait(lock, [&] { return t.ready; });
+    t.ready_cv.wait(lock, [&] { return t.ready; });
   }
 
   auto one_round = [&](Client& c, std::vector<double>* out) {
@@ -190,9 +203,15 @@ int run(const Options& o) {
     auto r = c.call(http::verb::post, "/api/v1/enquiries", enquiry, token);
     if (r.result_int() != 201) throw std::runtime_error("enquiry refused (" + std::to_string(r.result_int()) + "): " + r.body());
     std::string id = json::parse(r.body())["id"];
+    std::condition_variable mine;
     std::unique_lock lock(t.mu);
-    bool done = t.cv.wait_for(lock, std::chrono::seconds(30), [&] { return static_cast<int>(t.final_status[id].size()) >= o.agencies; });
-    if (!done) throw std::runtime_error("no complete answer within 30 s for " + id);
+    t.waiting[id] = &mine;
+    bool done = mine.wait_for(lock, std::chrono::seconds(30),
+                              [&] { return t.ended || static_cast<int>(t.final_status[id].size()) >= o.agencies; });
+    t.waiting.erase(id);
+    if (!done || static_cast<int>(t.final_status[id].size()) < o.agencies) {
+      throw std::runtime_error("no complete answer within 30 s for " + id);
+    }
     for (const auto& [agency, s] : t.final_status[id]) {
       if (s != "answered") throw std::runtime_error(agency + " " + s + " for " + id + " (answers must be released automatically)");
     }
