@@ -32,6 +32,16 @@ TEST_CASE("a complete broker configuration loads with defaults", "[config]") {
   CHECK(cfg->agent_listen.port() == 7443);
   CHECK(cfg->listener.link.heartbeat_interval == std::chrono::milliseconds(10'000));
   CHECK(cfg->threads == 32);
+  CHECK(cfg->io_threads == 2);
+  CHECK(cfg->store_max_bytes == size_t{16} << 30);
+  CHECK(cfg->audit_max_bytes == size_t{64} << 30);
+
+  write_file(dir / "b.toml", tls_section(pki) + "[broker]\nthreads = 8\nio_threads = 1\n[store]\nmax_size_gb = 2\n");
+  auto set = load_broker_config(dir / "b.toml");
+  REQUIRE(set.ok());
+  CHECK(set->threads == 8);
+  CHECK(set->io_threads == 1);
+  CHECK(set->store_max_bytes == size_t{2} << 30);
 }
 
 TEST_CASE("broker configuration errors name the key", "[config]") {
@@ -51,6 +61,9 @@ TEST_CASE("broker configuration errors name the key", "[config]") {
   check("[link]\nmax_frame_bytes = 5001\n", "link.max_frame_bytes:");
   check("[log]\nlevel = \"loud\"\n", "log.level:");
   check("[broker]\nthreds = 2\n", "broker.threds: unknown key");
+  check("[broker]\nio_threads = 0\n", "broker.io_threads:");
+  check("[store]\nmax_size_gb = 0\n", "store.max_size_gb:");
+  check("[store]\nmax_size_gb = \"big\"\n", "store.max_size_gb:");
 
 
   std::string without_audit = tls_section(pki).substr(tls_section(pki).find("[tls]"));

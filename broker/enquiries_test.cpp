@@ -4,7 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <capnp/message.h>
 
@@ -142,4 +146,109 @@ TEST_CASE("retention: a decided case's content is purged when the agreement's pe
   // A later decision on a purged case cannot bring it back.
   CHECK(std::holds_alternative<EnquiryError>(
       hub.desk->decide(id, {{"decision", "signpost"}, {"rationale", "Trying to revive a purged case."}}, mo)));
+}
+
+TEST_CASE("link batches: acknowledgements and answers that arrive together are recorded once each, and bad ones refused",
+          "[enquiries][link]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  json req = request();
+  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  auto created = hub.desk->submit(req, rita);
+  REQUIRE(std::holds_alternative<json>(created));
+  const json out = std::get<json>(created);
+  const std::string id = out["id"], police = out["agencies"]["police"]["delivery"], health = out["agencies"]["health"]["delivery"];
+  // Ids sort by time: the first 12 hex digits are the creation time in milliseconds.
+  const int64_t made = static_cast<int64_t>(std::stoull(id.substr(0, 12), nullptr, 16));
+  CHECK(std::llabs(made - unix_millis_now()) < 60'000);
+  CHECK(police.substr(0, 8) == id.substr(0, 8));
+
+  // Everything is queued before the worker starts, so it is all one batch: the police
+  // acknowledgement twice, the police answer twice, the health answer, an answer from health
+  // that names police's delivery, and one for a delivery that does not exist.
+  std::mutex m;
+  std::map<std::string, std::vector<bool>> results;
+  auto done = [&](const std::string& label) {
+    return [&, label](bool stored) {
+      std::lock_guard lock(m);
+      results[label].push_back(stored);
+    };
+  };
+  auto raw = [](const std::string& hex) { return from_hex(hex).value(); };
+  hub.desk->post_acknowledged("police", raw(police));
+  hub.desk->post_acknowledged("police", raw(police));
+  hub.desk->post_answer(answer_for("police", police), done("police"));
+  hub.desk->post_answer(answer_for("police", police), done("police"));
+  hub.desk->post_answer(answer_for("health", health), done("health"));
+  auto wrong = answer_for("health", police);
+  hub.desk->post_answer(wrong, done("wrong-agency"));
+  hub.desk->post_answer(answer_for("police", std::string(32, 'a')), done("unknown"));
+  hub.desk->start_link_worker();
+  hub.desk->stop_link_worker();  // finishes what was queued
+
+  CHECK(results["police"] == std::vector<bool>{true, true});  // both acknowledged to the agent
+  CHECK(results["health"] == std::vector<bool>{true});
+  CHECK(results["wrong-agency"] == std::vector<bool>{false});
+  CHECK(results["unknown"] == std::vector<bool>{false});
+  CHECK(hub.count("enquiry.delivered") == 1);
+  CHECK(hub.count("answer.received") == 2);  // police once, health once
+  auto view = hub.desk->get(id, rita);
+  REQUIRE(std::holds_alternative<json>(view));
+  CHECK(std::get<json>(view)["agencies"]["police"]["status"] == "answered");
+  CHECK(std::get<json>(view)["agencies"]["health"]["status"] == "answered");
+  CHECK(hub.vault.get(id, "answer.police").ok());
+  // The same answer in a later batch is still a repeat.
+  CHECK(hub.desk->on_answer(answer_for("police", police)));
+  CHECK(hub.count("answer.received") == 2);
+  // After the worker has stopped, nothing more is taken (the agent sends it again later).
+  bool refused = false;
+  hub.desk->post_answer(answer_for("police", police), [&](bool stored) { refused = !stored; });
+  CHECK(refused);
+}
+
+TEST_CASE("rate limit: concurrent submissions cannot go over the agreement's hourly limit, and the count survives a restart",
+          "[enquiries][rate]") {
+  Hub hub;
+  const int limit = hub.policy.agreement().enquiries_per_user_per_hour;
+  REQUIRE(limit > 0);
+  REQUIRE(limit < 50);
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  std::atomic<int> accepted{0}, limited{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < limit; ++i) {
+        auto r = hub.desk->submit(request(), rita);
+        if (std::holds_alternative<json>(r)) {
+          ++accepted;
+        } else if (std::get<EnquiryError>(r).status == 429) {
+          ++limited;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(accepted == limit);
+  CHECK(limited == 8 * limit - limit);
+  CHECK(other == 0);
+  CHECK(hub.count("enquiry.created") == static_cast<size_t>(limit));
+  CHECK(hub.count("enquiry.refused") == static_cast<size_t>(8 * limit - limit));
+  // A bad request is refused for what it is and takes no place.
+  EnquiryActor sam{"sam.s", "researcher", "west"};
+  json bad = request();
+  bad["brag"] = "purple";
+  auto r = hub.desk->submit(bad, sam);
+  REQUIRE(std::holds_alternative<EnquiryError>(r));
+  CHECK(std::get<EnquiryError>(r).status == 400);
+  // A new desk on the same store (the hub restarted) reads the window back.
+  hub.desk = std::make_unique<EnquiryDesk>(hub.env, hub.vault, hub.policy, *hub.audit, SigningKey::generate(),
+                                           Pseudonymizer(HashKey::generate()), Logger(hub.log_text, LogLevel::kInfo, "test"));
+  REQUIRE(hub.desk->open().ok());
+  auto again = hub.desk->submit(request(), rita);
+  REQUIRE(std::holds_alternative<EnquiryError>(again));
+  CHECK(std::get<EnquiryError>(again).status == 429);
+  // Another user has their own window.
+  for (int i = 0; i < limit; ++i) CHECK(std::holds_alternative<json>(hub.desk->submit(request(), sam)));
 }

@@ -126,7 +126,7 @@ class TestHub {
       std::lock_guard lock(mu);
       answers[to_hex(a.enquiry_id)].push_back({a.body});
       cv.notify_all();
-      stored(true);
+      stored(acknowledge_answers);
     };
     h.on_acknowledged = [this](const std::string&, std::vector<uint8_t> id) {
       std::lock_guard lock(mu);
@@ -261,6 +261,7 @@ class TestHub {
   std::condition_variable cv;
   std::map<std::string, std::vector<ReceivedAnswer>> answers;
   std::vector<std::string> acks;
+  bool acknowledge_answers = true;  // false: answers are not acknowledged (as if not stored)
 };
 
 struct Decoded {
@@ -604,4 +605,37 @@ TEST_CASE("agent: an answer too big for one frame is declined, not dropped", "[e
   CHECK(d.body().getStatus() == wire::AnswerBody::Status::DECLINED);
   CHECK(std::string(d.body().getDeclineReason().cStr()) == "answer-too-large");
   CHECK(hub.agent->log().find("answer-too-large") != std::string::npos);
+}
+
+TEST_CASE("agent: an answer the hub acknowledged leaves the outbox, one it did not is sent again after a restart",
+          "[e2e][agent]") {
+  TestHub hub;
+  hub.import_extract();
+  hub.start();
+  hub.start_agent();
+  Enquiry e;
+  e.subjects = {kFourSubjects[0]};
+  {
+    std::lock_guard lock(hub.mu);
+    hub.acknowledge_answers = false;
+  }
+  const std::string unacknowledged = hub.send(e);
+  REQUIRE(hub.answer(unacknowledged));
+  {
+    std::lock_guard lock(hub.mu);
+    hub.acknowledge_answers = true;
+  }
+  const std::string acknowledged = hub.send(e);
+  REQUIRE(hub.answer(acknowledged));
+  // The agent writes acknowledgements with its next batch, or on their own within 200 ms.
+  std::this_thread::sleep_for(700ms);
+  hub.agent.reset();
+  hub.start_agent();
+  // On the new connection the outbox goes out again: only the answer never acknowledged.
+  auto again = hub.answer(unacknowledged, 2);
+  REQUIRE(again);
+  CHECK(again->body == hub.answer(unacknowledged, 1)->body);  // the same answer, byte for byte
+  std::this_thread::sleep_for(500ms);
+  CHECK(hub.answer_count(acknowledged) == 1);
+  CHECK(hub.answer_count(unacknowledged) == 2);
 }
