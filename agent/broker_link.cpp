@@ -251,9 +251,10 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
       if (witness_ && witness_->alarmed()) {
         // Refused until an operator has looked at the alarm (see witness.h).
         log_.error("enquiry-refused", {{"reason", "audit witness alarm"}});
+        auto refused = msg.getEnquiry().getId();
         session.send(make_error_frame(static_cast<int>(wire::Error::Code::WITNESS_ALARM),
                                       "refusing enquiries: the hub's audit history is inconsistent with what this agency witnessed",
-                                      options_.link.limits));
+                                      options_.link.limits, std::span<const uint8_t>(refused.begin(), refused.size())));
         return;
       }
       if (service_) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include "audit_event.h"
 #include "clock.h"
@@ -85,7 +86,7 @@ void EnquiryService::submit(std::vector<uint8_t> id, std::vector<uint8_t> body,
   counters_.refused.fetch_add(1);
   log_.warn("enquiry-refused", {{"reason", "queue full"}});
   reply(make_error_frame(static_cast<int>(wire::Error::Code::OVERLOADED),
-                         "the agent has too many enquiries waiting; the hub should retry", options_.limits));
+                         "the agent has too many enquiries waiting; the hub should retry", options_.limits, id));
 }
 
 void EnquiryService::acknowledged(std::vector<uint8_t> enquiry_id) {
@@ -260,13 +261,14 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
     counters_.bad_signature.fetch_add(1);
     log_.warn("enquiry-refused", {{"enquiry", out.id_hex}, {"reason", "bad hub signature"}});
     in.reply(make_error_frame(static_cast<int>(wire::Error::Code::BAD_SIGNATURE),
-                              "enquiry " + out.id_hex + ": the hub's signature does not verify", limits));
+                              "enquiry " + out.id_hex + ": the hub's signature does not verify", limits, in.id));
     return std::nullopt;
   }
   auto nested = NestedMessage::decode(in.body, limits);
   if (!nested.ok()) {
     in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
-                              "enquiry " + out.id_hex + ": body is not an EnquiryBody: " + nested.error().message, limits));
+                              "enquiry " + out.id_hex + ": body is not an EnquiryBody: " + nested.error().message, limits,
+                              in.id));
     return std::nullopt;
   }
   try {
@@ -274,7 +276,7 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
     auto body_id = body.getId();
     if (body_id.size() != 16 || !std::equal(body_id.begin(), body_id.end(), in.id.begin())) {
       in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
-                                "enquiry " + out.id_hex + ": the signed body names another id", limits));
+                                "enquiry " + out.id_hex + ": the signed body names another id", limits, in.id));
       return std::nullopt;
     }
     // Idempotent: an id already answered gets the same answer again.
@@ -304,7 +306,7 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
         log_.error("answer-failed", {{"enquiry", out.id_hex}, {"error", d.error().message}});
         in.reply(make_error_frame(static_cast<int>(wire::Error::Code::UNSPECIFIED),
                                   "enquiry " + out.id_hex + ": the agent could not read its records; it will be answered when the hub sends it again",
-                                  limits));
+                                  limits, in.id));
         return std::nullopt;
       }
       draft = std::move(d).value();
@@ -350,7 +352,7 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
   } catch (const std::exception& e) {
     log_.error("enquiry-failed", {{"enquiry", out.id_hex}, {"error", std::string(e.what()).substr(0, 200)}});
     in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
-                              "enquiry " + out.id_hex + ": could not be read", limits));
+                              "enquiry " + out.id_hex + ": could not be read", limits, in.id));
     return std::nullopt;
   }
 }
@@ -391,18 +393,39 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
 }
 
 void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks) {
+  // The same id twice in one batch (the hub sent it again on a new connection while the first
+  // copy waited here): the repeat is answered after the batch is stored, from what was stored,
+  // so it is neither answered twice nor logged twice.
   std::vector<Outgoing> out;
+  std::vector<Incoming*> repeats;
+  std::set<std::vector<uint8_t>> seen;
   for (auto& in : batch) {
+    if (!seen.insert(in.id).second) {
+      repeats.push_back(&in);
+      continue;
+    }
     auto o = process(in);
     if (o) out.push_back(std::move(*o));
   }
+  struct Later {
+    std::vector<Incoming*>& repeats;
+    EnquiryService& self;
+    ~Later() {
+      for (auto* in : repeats) {
+        auto o = self.process(*in);
+        if (o && o->events.empty()) {
+          for (auto& f : o->frames) o->reply(std::move(f));
+        }
+      }
+    }
+  } later{repeats, *this};
   if (out.empty()) return;
   if (auto st = commit(out, {}, acks); !st.ok()) {
     // Fail closed: nothing is sent that is not recorded; the hub will send the enquiries again.
     log_.error("answer-not-recorded", {{"error", st.error().message}, {"enquiries", out.size()}});
     for (auto& o : out) {
       o.reply(make_error_frame(static_cast<int>(wire::Error::Code::AUDIT_UNAVAILABLE),
-                               "the agent cannot record its answer, so it is not sent", options_.limits));
+                               "the agent cannot record its answer, so it is not sent", options_.limits, o.id));
     }
     return;
   }

@@ -329,11 +329,17 @@ void AgentListener::on_message(LinkSession& session, Frame& frame, const std::st
     return;
   }
   switch (which) {
-    case wire::Message::ERROR:
-      log_.warn("agent-error", {{"agency", agency},
-                                {"code", static_cast<int>(msg.getError().getCode())},
-                                {"message", std::string(msg.getError().getMessage().cStr()).substr(0, 200)}});
+    case wire::Message::ERROR: {
+      auto err = msg.getError();
+      std::string message = std::string(err.getMessage().cStr()).substr(0, 200);
+      log_.warn("agent-error", {{"agency", agency}, {"code", static_cast<int>(err.getCode())}, {"message", message}});
+      auto id = err.getEnquiryId();
+      if (id.size() == 16 && handlers_.on_refused) {
+        handlers_.on_refused(agency, std::vector<uint8_t>(id.begin(), id.end()), static_cast<int>(err.getCode()),
+                             std::move(message));
+      }
       return;
+    }
     case wire::Message::AUDIT_CHECKPOINT: {
       Witness* w = witness_for(agency);
       if (!w) {

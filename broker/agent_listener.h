@@ -69,6 +69,8 @@ struct AgentListenerHandlers {
   // A verified answer. Call `stored(true)` once it is recorded durably: the agent is then told
   // and stops re-sending it.
   std::function<void(AgentAnswer answer, std::function<void(bool stored)> stored)> on_answer;
+  // The agent refused one enquiry (an Error with its id; the connection stays open).
+  std::function<void(const std::string& agency, std::vector<uint8_t> enquiry_id, int code, std::string message)> on_refused;
 };
 
 struct AgentListenerCounters {

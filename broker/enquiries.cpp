@@ -644,6 +644,7 @@ struct EnquiryDesk::LinkItem {
   std::vector<uint8_t> delivery;  // acknowledgement: the delivery id
   AgentAnswer answer;             // answer
   std::function<void(bool)> done;
+  std::function<void()> task;  // other work for the worker (a refusal), not part of the batch
   // Worked out in the batch.
   std::string d, enquiry;  // delivery id (hex), the enquiry it belongs to
   bool usable = false;     // resolved to one of our deliveries to this agency
@@ -688,6 +689,117 @@ void EnquiryDesk::post_answer(AgentAnswer answer, std::function<void(bool)> done
   post_link(std::move(item));
 }
 
+void EnquiryDesk::post_refused(std::string agency, std::vector<uint8_t> delivery_id, int code) {
+  LinkItem item;
+  item.agency = agency;
+  item.task = [this, agency, d = std::move(delivery_id), code] { on_refused(agency, d, code); };
+  post_link(std::move(item));
+}
+
+void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_t>& delivery_id, int code) {
+  using C = wire::Error::Code;
+  const auto c = static_cast<C>(code);
+  const std::string d = to_hex(delivery_id);
+  std::string enquiry;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return;
+    auto link = txn->get(deliveries_, d);
+    if (!link.ok() || !*link) return;
+    std::string target(**link);
+    auto slash = target.find('/');
+    if (slash == std::string::npos || target.substr(slash + 1) != agency) return;  // another agency's id
+    enquiry = target.substr(0, slash);
+  }
+  if (c == C::OVERLOADED || c == C::AUDIT_UNAVAILABLE || c == C::UNSPECIFIED || c == C::SHUTTING_DOWN) {
+    // For now: the copy stays in the outbox and goes again in kRetryRefusedMs (and on every
+    // reconnection).
+    std::lock_guard lock(retry_mu_);
+    if (retry_.size() < 10'000) retry_[d] = {agency, unix_millis_now() + kRetryRefusedMs};
+    log_.info("enquiry-retry", {{"enquiry", enquiry}, {"agency", agency}, {"code", code}});
+    return;
+  }
+  // For good (a bad signature, a malformed enquiry, a refused policy): the agency's copy failed.
+  const char* reason = c == C::BAD_SIGNATURE     ? "bad-signature"
+                       : c == C::PROTOCOL        ? "protocol"
+                       : c == C::POLICY_REJECTED ? "policy-rejected"
+                       : c == C::WITNESS_ALARM   ? "witness-alarm"
+                                                 : "refused";
+  json meta = read_meta(enquiry);
+  if (!meta.is_object()) return;
+  const std::string status = meta["agencies"][agency].value("status", "");
+  if (status == "answered" || status == "declined" || status == "failed") return;
+  AuditEvent e;
+  e.type = "enquiry.failed";
+  e.actor = "agent:" + agency;
+  e.role = "agent";
+  e.agency = agency;
+  e.case_ref = meta.value("case_ref", "");
+  e.enquiry = enquiry;
+  e.outcome = reason;
+  if (auto st = record(e); !st.ok()) {
+    log_.error("audit-unavailable", {{"event", "enquiry.failed"}, {"reason", st.error().message}});
+    return;  // the copy stays in the outbox and goes again on reconnection
+  }
+  std::string before;
+  Status st = writer_.run([&](Txn& txn) -> Status {
+    before.clear();
+    if (auto r = txn.del(outbox_, agency + "/" + d); !r.ok()) return r.error();
+    auto m = txn.get(enquiries_, enquiry);
+    if (!m.ok()) return m.error();
+    if (!*m) return {};
+    meta = json::parse(**m);
+    auto& a = meta["agencies"][agency];
+    const std::string now_status = a.value("status", "queued");
+    if (now_status == "answered" || now_status == "declined" || now_status == "failed") return {};
+    before = now_status;
+    a["status"] = "failed";
+    a["failure"] = reason;
+    a["updated_ms"] = unix_millis_now();
+    return txn.put(enquiries_, enquiry, meta.dump());
+  });
+  if (!st.ok()) {
+    log_.error("failure-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
+    return;
+  }
+  if (!before.empty()) {
+    count_status(before, "failed");
+    notify(meta, agency);
+  }
+  log_.warn("enquiry-failed", {{"enquiry", enquiry}, {"agency", agency}, {"reason", reason}});
+}
+
+size_t EnquiryDesk::resend_refused(int64_t now_ms) {
+  std::vector<std::pair<std::string, std::string>> due;  // delivery, agency
+  {
+    std::lock_guard lock(retry_mu_);
+    for (auto it = retry_.begin(); it != retry_.end();) {
+      if (it->second.second <= now_ms) {
+        due.emplace_back(it->first, it->second.first);
+        it = retry_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (due.empty() || !listener_) return 0;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> frames;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return 0;
+    for (const auto& [d, agency] : due) {
+      auto v = txn->get(outbox_, agency + "/" + d);
+      if (!v.ok() || !*v) continue;  // answered or failed meanwhile
+      auto j = json::parse(**v, nullptr, false);
+      if (!j.is_object() || !j.contains("frame")) continue;
+      auto f = from_base64(j["frame"].get<std::string>());
+      if (f.ok()) frames.emplace_back(agency, std::move(f).value());
+    }
+  }
+  for (auto& [agency, f] : frames) listener_->send_to(agency, std::move(f));
+  return frames.size();
+}
+
 void EnquiryDesk::post_link(LinkItem item) {
   {
     std::lock_guard lock(link_queue_mu_);
@@ -712,7 +824,14 @@ void EnquiryDesk::start_link_worker() {
         if (link_queue_.empty()) return;  // stopping, and nothing left in hand
         batch.swap(link_queue_);
       }
-      process_link(batch);
+      std::vector<std::function<void()>> tasks;
+      std::erase_if(batch, [&](LinkItem& it) {
+        if (!it.task) return false;
+        tasks.push_back(std::move(it.task));
+        return true;
+      });
+      if (!batch.empty()) process_link(batch);
+      for (auto& t : tasks) t();
     }
   });
 }
@@ -1234,7 +1353,7 @@ std::string EnquiryDesk::metrics_text() const {
   std::lock_guard lock(metrics_mu_);
   m << "# HELP mash_enquiry_agencies Agency copies of enquiries by status (overdue once the sweep marks them).\n"
        "# TYPE mash_enquiry_agencies gauge\n";
-  for (const char* s : {"queued", "delivered", "awaiting-review", "answered", "declined", "overdue"}) {
+  for (const char* s : {"queued", "delivered", "awaiting-review", "answered", "declined", "overdue", "failed"}) {
     auto it = status_counts_.find(s);
     m << "mash_enquiry_agencies{status=\"" << s << "\"} " << (it == status_counts_.end() ? 0 : it->second) << "\n";
   }

@@ -110,7 +110,18 @@ class EnquiryDesk {
   void stop_link_worker();  // finishes what is queued first
   void post_acknowledged(std::string agency, std::vector<uint8_t> delivery_id);
   void post_answer(AgentAnswer answer, std::function<void(bool)> done);
+  // The agent refused one enquiry (an Error frame with its id, code from wire::Error::Code).
+  // Overloaded, audit-unavailable, unspecified and shutting-down are for now: the copy goes
+  // again after kRetryRefusedMs (resend_refused) and on reconnection. Any other code is for
+  // good: the agency's copy is marked failed (audited as enquiry.failed with the reason),
+  // leaves the outbox, and watchers are told; an answer that comes later is still recorded.
+  void post_refused(std::string agency, std::vector<uint8_t> delivery_id, int code);
+  // Sends again the copies refused for now whose time has come; returns how many. Called every
+  // second by main().
+  size_t resend_refused(int64_t now_ms);
+  static constexpr int64_t kRetryRefusedMs = 5'000;
   // The same, one item, on the caller's thread (for tests).
+  void on_refused(const std::string& agency, const std::vector<uint8_t>& delivery_id, int code);
   void on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id);
   bool on_answer(const AgentAnswer& answer);
   ~EnquiryDesk();
@@ -155,6 +166,8 @@ class EnquiryDesk {
   Logger log_;
   AgentListener* listener_ = nullptr;
   Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_, retention_;
+  std::mutex retry_mu_;
+  std::map<std::string, std::pair<std::string, int64_t>> retry_;  // delivery -> agency, when to send again
   std::mutex rate_mu_;
   std::unordered_map<std::string, std::deque<int64_t>> rate_windows_;  // user -> times in the last day
   std::mutex link_mu_;  // one batch of acknowledgements and answers at a time

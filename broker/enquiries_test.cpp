@@ -252,3 +252,46 @@ TEST_CASE("rate limit: concurrent submissions cannot go over the agreement's hou
   // Another user has their own window.
   for (int i = 0; i < limit; ++i) CHECK(std::holds_alternative<json>(hub.desk->submit(request(), sam)));
 }
+
+TEST_CASE("refusals: an agency's refusal for good marks its copy failed once, one for now keeps it queued",
+          "[enquiries][refused]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  json req = request();
+  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  auto created = hub.desk->submit(req, rita);
+  REQUIRE(std::holds_alternative<json>(created));
+  const json out = std::get<json>(created);
+  const std::string id = out["id"], police = out["agencies"]["police"]["delivery"], health = out["agencies"]["health"]["delivery"];
+  auto raw = [](const std::string& hex) { return from_hex(hex).value(); };
+  auto status = [&](const std::string& agency) {
+    return std::get<json>(hub.desk->get(id, rita))["agencies"][agency]["status"].get<std::string>();
+  };
+  // Overloaded: for now. Nothing recorded, still queued.
+  hub.desk->on_refused("health", raw(health), static_cast<int>(wire::Error::Code::OVERLOADED));
+  CHECK(status("health") == "queued");
+  CHECK(hub.count("enquiry.failed") == 0);
+  // Another agency cannot fail police's copy; an unknown id changes nothing.
+  hub.desk->on_refused("health", raw(police), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
+  hub.desk->on_refused("police", raw(std::string(32, 'b')), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
+  CHECK(status("police") == "queued");
+  CHECK(hub.count("enquiry.failed") == 0);
+  // A bad signature: for good, recorded once however often it is said.
+  hub.desk->on_refused("police", raw(police), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
+  hub.desk->on_refused("police", raw(police), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
+  CHECK(status("police") == "failed");
+  CHECK(std::get<json>(hub.desk->get(id, rita))["agencies"]["police"]["failure"] == "bad-signature");
+  CHECK(hub.count("enquiry.failed") == 1);
+  CHECK(hub.desk->metrics_text().find("mash_enquiry_agencies{status=\"failed\"} 1") != std::string::npos);
+  // A failed copy is never marked overdue.
+  hub.desk->sweep_overdue(unix_millis_now() + 30LL * 86'400'000);
+  CHECK(status("police") == "failed");
+  CHECK(status("health") == "overdue");
+  // An answer that comes after all is still recorded and shown.
+  CHECK(hub.desk->on_answer(answer_for("police", police)));
+  CHECK(status("police") == "answered");
+  // An answered copy is not failed afterwards.
+  hub.desk->on_refused("police", raw(police), static_cast<int>(wire::Error::Code::PROTOCOL));
+  CHECK(status("police") == "answered");
+  CHECK(hub.count("enquiry.failed") == 1);
+}

@@ -506,6 +506,9 @@ int main(int argc, char** argv) {
     handlers.on_answer = [d](mash::broker::AgentAnswer a, std::function<void(bool)> stored) {
       d->post_answer(std::move(a), std::move(stored));
     };
+    handlers.on_refused = [d](const std::string& agency, std::vector<uint8_t> id, int code, std::string) {
+      d->post_refused(agency, std::move(id), code);
+    };
     listener->set_handlers(std::move(handlers));
   }
   if (auto st = listener->listen(config->agent_listen); !st.ok()) {
@@ -533,6 +536,7 @@ int main(int argc, char** argv) {
       sweep->async_wait([&sweep_next, &sweep_stopped, d](const boost::system::error_code& ec) {
         if (ec || sweep_stopped) return;
         d->sweep_overdue(mash::unix_millis_now());
+        d->resend_refused(mash::unix_millis_now());
         d->sweep_retention(mash::unix_millis_now());
         sweep_next();
       });

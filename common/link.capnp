@@ -173,10 +173,13 @@ struct Heartbeat {
   sentAtMs @1 :Int64;
 }
 
-# Sent before closing a connection deliberately, so the other side can log why.
+# Sent before closing a connection deliberately, so the other side can log why; or, with
+# enquiryId, when one enquiry is refused (the agent tells the hub, which retries the transient
+# refusals, overloaded and auditUnavailable and unspecified, and marks the others failed).
 struct Error {
   code @0 :Code;
   message @1 :Text;             # for operators; never personal data
+  enquiryId @2 :Data;           # set when one enquiry is refused and the connection stays open
 
   enum Code {
     unspecified @0;

@@ -21,11 +21,12 @@ std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limit
 }
 
 std::vector<uint8_t> make_error_frame(int code, const std::string& message,
-                                      const FrameLimits& limits) {
+                                      const FrameLimits& limits, std::span<const uint8_t> enquiry_id) {
   capnp::MallocMessageBuilder builder;
   auto err = builder.initRoot<wire::Message>().initError();
   err.setCode(static_cast<wire::Error::Code>(code));
   err.setMessage(message.substr(0, 512));
+  if (!enquiry_id.empty()) err.setEnquiryId(capnp::Data::Reader(enquiry_id.data(), enquiry_id.size()));
   return encode_frame(builder, limits);
 }
 

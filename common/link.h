@@ -112,7 +112,8 @@ class LinkSession : public std::enable_shared_from_this<LinkSession> {
 // Frame builders for the messages every side sends.
 std::vector<uint8_t> make_heartbeat_frame(uint64_t seq, const FrameLimits& limits);
 std::vector<uint8_t> make_error_frame(int code, const std::string& message,
-                                      const FrameLimits& limits);
+                                      const FrameLimits& limits,
+                                      std::span<const uint8_t> enquiry_id = {});
 // Witnessing (see witness.h): checkpoints, proof requests and proofs.
 std::vector<uint8_t> make_checkpoint_frame(const std::string& note, const FrameLimits& limits);
 std::vector<uint8_t> make_consistency_request_frame(uint64_t old_size, uint64_t new_size,

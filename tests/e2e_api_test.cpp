@@ -5,6 +5,7 @@
 #include <ctime>
 #include <memory>
 #include <set>
+#include <thread>
 #include <sstream>
 #include <string>
 
@@ -498,4 +499,47 @@ TEST_CASE("api: a new agreement version is recorded when the hub starts under it
   CHECK(count_occurrences(records, "\"type\":\"agreement.changed\"") == 2);
   CHECK(records.find("\"previous_version\":\"1\"") != std::string::npos);
   CHECK(records.find("\"previous_version\":\"none\"") != std::string::npos);
+}
+
+TEST_CASE("api: an enquiry the agency's agent refuses for good is marked failed, audited, and not sent again",
+          "[e2e][api]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.setup_police();
+  // The agent is given another hub key: it cannot verify the hub's signature on enquiries (nor
+  // its audit checkpoints), and refuses them.
+  REQUIRE(run(kBin + "/mash-broker keygen --out " + shell_quote((d / "other.key").string()), &out) == 0);
+  std::string agent_toml = read_file(d / "police.toml");
+  const std::string right = (d / "audit.key.pub").string();
+  agent_toml.replace(agent_toml.find(right), right.size(), (d / "other.key.pub").string());
+  write_file(d / "police.toml", agent_toml);
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  auto agent = hub.start_police();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  auto created = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  REQUIRE(created.status == 201);
+  const std::string id = created.j()["id"];
+  json view;
+  bool failed = wait_until([&] {
+    auto r = hub.call("GET", "/api/v1/enquiries/" + id, "", rita);
+    view = r.j();
+    return r.status == 200 && view["agencies"]["police"]["status"] == "failed";
+  }, 20000ms);
+  INFO(agent->log());
+  INFO(hub.broker->log());
+  REQUIRE(failed);
+  const std::string reason = view["agencies"]["police"]["failure"];
+  CHECK((reason == "bad-signature" || reason == "witness-alarm"));
+  // Not sent again: the agent logs no further refusal of it, and the status stays failed.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(hub.call("GET", "/api/v1/enquiries/" + id, "", rita).j()["agencies"]["police"]["status"] == "failed");
+  auto metrics = hub.call("GET", "/metrics");
+  CHECK(metrics.body.find("mash_enquiry_agencies{status=\"failed\"} 1") != std::string::npos);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(5000ms) == 0);
+  std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  CHECK(records.find("\"type\":\"enquiry.failed\"") != std::string::npos);
+  CHECK(records.find("\"type\":\"answer.received\"") == std::string::npos);
 }

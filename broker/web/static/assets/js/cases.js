@@ -328,12 +328,23 @@ function picture(v) {
                                    : para('No answers about this person yet.')));
 }
 
+// Why an agency's agent refused the enquiry for good; the researcher should phone the agency.
+function failureText(reason) {
+  const why = {'bad-signature': 'the agency could not verify the hub\'s signature',
+               'protocol': 'the agency could not read the enquiry',
+               'policy-rejected': 'the agency does not hold this agreement',
+               'witness-alarm': 'the agency has stopped taking enquiries until an audit alarm is looked at'}[reason]
+    || 'the agency refused it';
+  return `Not delivered: ${why}. Phone the agency.`;
+}
+
 function statusBoard(v) {
   return table('Agencies', ['Agency', 'Status', 'Last change', 'Time to the deadline'],
     Object.entries(v.agencies).map(([a, s]) => ({attrs: {'data-agency-row': a}, cells: [
       agencyName(a), statusTag(s.status, s.late),
       when(s.updated_ms),
-      s.status === 'answered' || s.status === 'declined' ? (s.decline_reason ? 'Reason: ' + s.decline_reason : '—') : timeLeft(v.deadline_ms)]})),
+      s.status === 'answered' || s.status === 'declined' ? (s.decline_reason ? 'Reason: ' + s.decline_reason : '—')
+        : s.status === 'failed' ? failureText(s.failure) : timeLeft(v.deadline_ms)]})),
     {class: 'app-status-table', id: 'status-board'});
 }
 
