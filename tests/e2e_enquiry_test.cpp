@@ -69,7 +69,7 @@ std::vector<json> records_of_type(const std::string& jsonl, const std::string& t
 }  // namespace
 
 TEST_CASE("enquiries: status is pushed as it changes, an agency is marked overdue at its deadline and its late answer kept",
-          "[e2e][enquiry]") {
+          "[e2e][enquiry][slow]") {
   ApiHub hub;
   const auto& d = hub.pki.dir();
   std::string out;
