@@ -108,6 +108,9 @@ const char* outcome_code(wire::SubjectAnswer::Outcome o) {
   return "no-record";
 }
 
+// The vault item holding an agency's signed copy until it is delivered.
+std::string copy_item(const std::string& agency) { return "copy." + agency; }
+
 // Times as fixed-width keys, so that byte order is time order.
 std::string ms_key(int64_t ms) {
   char buf[17];
@@ -543,8 +546,10 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       return st;
     }
     for (const auto& cp : copies) {
-      json out = {{"frame", to_base64(cp.frame)}};
-      if (auto st = txn.put(outbox_, cp.agency + "/" + cp.delivery_hex, out.dump()); !st.ok()) return st;
+      // The signed copy holds the subjects' details: it waits encrypted under the case key, and
+      // the outbox entry names only the enquiry.
+      if (auto st = vault_.put(txn, id, copy_item(cp.agency), cp.frame); !st.ok()) return st;
+      if (auto st = txn.put(outbox_, cp.agency + "/" + cp.delivery_hex, id); !st.ok()) return st;
       if (auto st = txn.put(deliveries_, cp.delivery_hex, id + "/" + cp.agency); !st.ok()) return st;
     }
     if (auto st = txn.put(enquiries_, id, meta.dump()); !st.ok()) return st;
@@ -616,26 +621,51 @@ void EnquiryDesk::give_back_rate_slot(const std::string& user_id, int64_t at_ms)
   if (it != times.end() && *it == at_ms) times.erase(it);
 }
 
+std::optional<std::vector<uint8_t>> EnquiryDesk::outbox_frame(const std::string& agency, std::string_view entry) {
+  if (!entry.empty() && entry.front() == '{') {
+    // Written before copies moved into the vault: {"frame": base64}.
+    auto j = json::parse(entry, nullptr, false);
+    if (!j.is_object() || !j.contains("frame") || !j["frame"].is_string()) return std::nullopt;
+    auto f = from_base64(j["frame"].get<std::string>());
+    if (!f.ok()) return std::nullopt;
+    return std::move(f).value();
+  }
+  auto f = vault_.get(entry, copy_item(agency));
+  if (!f.ok()) {
+    log_.warn("outbox-copy-unreadable", {{"enquiry", std::string(entry).substr(0, 64)}, {"agency", agency},
+                                         {"reason", f.error().message.substr(0, 200)}});
+    return std::nullopt;
+  }
+  return std::move(f).value();
+}
+
 void EnquiryDesk::send_outbox(const std::string& agency) {
   if (!listener_) return;
-  auto txn = env_.begin_read();
-  if (!txn.ok()) return;
-  std::vector<std::vector<uint8_t>> frames;
-  (void)txn->for_each_prefix(outbox_, agency + "/", [&](std::string_view, std::string_view v) {
-    try {
-      auto j = json::parse(v);
-      auto f = from_base64(j.at("frame").get<std::string>());
-      if (f.ok()) frames.push_back(std::move(f).value());
-    } catch (...) {
+  std::vector<std::string> entries;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return;
+    (void)txn->for_each_prefix(outbox_, agency + "/", [&](std::string_view, std::string_view v) {
+      entries.emplace_back(v);
+      return entries.size() < 1000;
+    });
+  }
+  size_t sent = 0;
+  for (const auto& e : entries) {
+    if (auto f = outbox_frame(agency, e)) {
+      listener_->send_to(agency, std::move(*f));
+      ++sent;
     }
-    return frames.size() < 1000;
-  });
-  txn->abort();
-  for (auto& f : frames) listener_->send_to(agency, std::move(f));
-  if (!frames.empty()) log_.info("outbox-sent", {{"agency", agency}, {"enquiries", frames.size()}});
+  }
+  if (sent > 0) log_.info("outbox-sent", {{"agency", agency}, {"enquiries", sent}});
 }
 
 void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency); }
+
+Status EnquiryDesk::drop_copy(Txn& txn, const std::string& enquiry, const std::string& agency, const std::string& delivery) {
+  if (auto r = txn.del(outbox_, agency + "/" + delivery); !r.ok()) return r.error();
+  return vault_.erase(txn, enquiry, copy_item(agency));  // nothing to erase once the case is purged
+}
 
 // An acknowledgement or an answer from the link, on its way through one batch.
 struct EnquiryDesk::LinkItem {
@@ -744,7 +774,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   std::string before;
   Status st = writer_.run([&](Txn& txn) -> Status {
     before.clear();
-    if (auto r = txn.del(outbox_, agency + "/" + d); !r.ok()) return r.error();
+    if (auto r = drop_copy(txn, enquiry, agency, d); !r.ok()) return r;
     auto m = txn.get(enquiries_, enquiry);
     if (!m.ok()) return m.error();
     if (!*m) return {};
@@ -783,21 +813,23 @@ size_t EnquiryDesk::resend_refused(int64_t now_ms) {
     }
   }
   if (due.empty() || !listener_) return 0;
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> frames;
+  std::vector<std::pair<std::string, std::string>> entries;  // agency, outbox entry
   {
     auto txn = env_.begin_read();
     if (!txn.ok()) return 0;
     for (const auto& [d, agency] : due) {
       auto v = txn->get(outbox_, agency + "/" + d);
-      if (!v.ok() || !*v) continue;  // answered or failed meanwhile
-      auto j = json::parse(**v, nullptr, false);
-      if (!j.is_object() || !j.contains("frame")) continue;
-      auto f = from_base64(j["frame"].get<std::string>());
-      if (f.ok()) frames.emplace_back(agency, std::move(f).value());
+      if (v.ok() && *v) entries.emplace_back(agency, std::string(**v));  // else answered or failed meanwhile
     }
   }
-  for (auto& [agency, f] : frames) listener_->send_to(agency, std::move(f));
-  return frames.size();
+  size_t sent = 0;
+  for (const auto& [agency, e] : entries) {
+    if (auto f = outbox_frame(agency, e)) {
+      listener_->send_to(agency, std::move(*f));
+      ++sent;
+    }
+  }
+  return sent;
 }
 
 void EnquiryDesk::post_link(LinkItem item) {
@@ -1023,7 +1055,7 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
       auto& a = meta["agencies"][it.agency];
       const int64_t t = unix_millis_now();
       if (!it.is_answer) {
-        if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+        if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
         if (a["status"] == "queued") {
           a["status"] = "delivered";
           a["updated_ms"] = t;
@@ -1045,7 +1077,7 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
           a["status"] = it.status;
           a["updated_ms"] = t;
           a["content_discarded"] = true;
-          if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+          if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();  // the copy went with the case key
           continue;
         }
         if (it.before == "overdue" && it.status == "awaiting-review") {
@@ -1062,7 +1094,7 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
         a["status"] = it.status;
         a["updated_ms"] = t;
         if (it.late) a["late"] = true;
-        if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();
+        if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
         it.changed = it.before != it.status;
         if (!it.changed) continue;
       }

@@ -7,7 +7,8 @@
 // - Case content (subjects' details, the concerns, justifications, answers) is encrypted at rest
 //   in the case vault under the enquiry's own key; the enquiry's index record holds ids and
 //   codes only.
-// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (LMDB) until the
+// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (LMDB; the signed
+//   copy itself encrypted in the case vault, as it holds the subjects' details) until the
 //   agent acknowledges it, and goes out again whenever that agent connects; the agent answers a
 //   repeated id with the same answer, so nothing is lost or doubled across restarts.
 // - Who may see what: a researcher their own enquiries, a manager their team's; a DPO or an admin
@@ -140,6 +141,10 @@ class EnquiryDesk {
   void give_back_rate_slot(const std::string& user_id, int64_t at_ms);
   Status record(AuditEvent e);
   void send_outbox(const std::string& agency);
+  // The signed copy an outbox entry stands for (from the vault), or nullopt (logged).
+  std::optional<std::vector<uint8_t>> outbox_frame(const std::string& agency, std::string_view entry);
+  // The copy is delivered, answered or failed: its outbox entry and its vault item go.
+  Status drop_copy(Txn& txn, const std::string& enquiry, const std::string& agency, const std::string& delivery);
   void notify(const nlohmann::json& meta, const std::string& agency);
   // Entries of a time-keyed table ("<16 hex ms>/<enquiry>") due at now_ms, oldest first.
   std::vector<std::pair<std::string, std::string>> due_entries(Dbi db, int64_t now_ms, size_t max);

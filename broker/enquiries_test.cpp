@@ -295,3 +295,44 @@ TEST_CASE("refusals: an agency's refusal for good marks its copy failed once, on
   CHECK(status("police") == "answered");
   CHECK(hub.count("enquiry.failed") == 1);
 }
+
+TEST_CASE("outbox: a queued copy waits encrypted in the case vault, and goes once it is delivered", "[enquiries][outbox]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  auto created = hub.desk->submit(request(), rita);
+  REQUIRE(std::holds_alternative<json>(created));
+  const std::string id = std::get<json>(created)["id"];
+  const std::string police = std::get<json>(created)["agencies"]["police"]["delivery"];
+  auto outbox = [&] {
+    std::map<std::string, std::string> entries;
+    auto txn = hub.env.begin_write();
+    REQUIRE(txn.ok());
+    auto db = txn->open_db("outbox", false);
+    REQUIRE(db.ok());
+    REQUIRE(txn->for_each_prefix(*db, "", [&](std::string_view k, std::string_view v) {
+      entries.emplace(k, v);
+      return true;
+    }).ok());
+    txn->abort();
+    return entries;
+  };
+  // The outbox entry names the enquiry only; the signed copy (names, dates of birth) is a vault
+  // item, encrypted under the case key.
+  auto entries = outbox();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries.begin()->first == "police/" + police);
+  CHECK(entries.begin()->second == id);
+  auto items = hub.vault.items(id);
+  REQUIRE(items.ok());
+  CHECK(std::find(items->begin(), items->end(), "copy.police") != items->end());
+  auto copy = hub.vault.get(id, "copy.police");
+  REQUIRE(copy.ok());
+  CHECK(std::string(copy->begin(), copy->end()).find("Okonkwo") != std::string::npos);  // the frame itself
+  // Acknowledged: the entry and the copy go.
+  hub.desk->on_acknowledged("police", from_hex(police).value());
+  CHECK(outbox().empty());
+  items = hub.vault.items(id);
+  REQUIRE(items.ok());
+  CHECK(std::find(items->begin(), items->end(), "copy.police") == items->end());
+  CHECK(std::find(items->begin(), items->end(), "request") != items->end());
+}

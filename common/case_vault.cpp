@@ -266,6 +266,15 @@ Status CaseVault::put(Txn& txn, std::string_view case_id, std::string_view item,
   return txn.put(items_, item_key(case_id, item), seal(key.bytes, item_ad(case_id, item), plaintext));
 }
 
+Status CaseVault::erase(Txn& txn, std::string_view case_id, std::string_view item) {
+  if (Status s = check_name("case id", case_id); !s.ok()) return s;
+  if (Status s = check_name("item name", item); !s.ok()) return s;
+  if (!txn.is_write()) return make_error(ErrorCode::kFailedPrecondition, "vault erase needs a write transaction");
+  auto r = txn.del(items_, item_key(case_id, item));
+  if (!r.ok()) return r.error();
+  return {};
+}
+
 Result<std::vector<uint8_t>> CaseVault::get(std::string_view case_id, std::string_view item) const {
   if (Status s = check_name("case id", case_id); !s.ok()) return s.error();
   if (Status s = check_name("item name", item); !s.ok()) return s.error();

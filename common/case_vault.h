@@ -82,6 +82,9 @@ class CaseVault {
   // operation of a GroupCommit), so that the item and the caller's own records land together.
   Status put(Txn& txn, std::string_view case_id, std::string_view item, std::span<const uint8_t> plaintext);
 
+  // Deletes one item inside the caller's write transaction (nothing if it is not there).
+  Status erase(Txn& txn, std::string_view case_id, std::string_view item);
+
   // kNotFound if the case or item does not exist; kFailedPrecondition "case X was purged on
   // <UTC time> (reason: ...)" if purged; kDataLoss if the case key or the item fails
   // authentication (tampered, truncated, or copied from another case or name).

@@ -398,5 +398,26 @@ TEST_CASE("vault: open, put and purge refuse to run inside the caller's write tr
   put_text(f.vault, "C1", "summary", "x");
 }
 
+
+TEST_CASE("vault: erase removes one item in the caller's transaction, and refuses bad names", "[vault]") {
+  Fixture f;
+  put_text(f.vault, "MASH-2024-0001", "copy.police", "signed copy");
+  put_text(f.vault, "MASH-2024-0001", "request", "the request");
+  {
+    auto txn = f.env.begin_write();
+    REQUIRE(txn.ok());
+    REQUIRE(f.vault.erase(*txn, "MASH-2024-0001", "copy.police").ok());
+    REQUIRE(f.vault.erase(*txn, "MASH-2024-0001", "never-there").ok());  // nothing to erase: fine
+    CHECK(f.vault.erase(*txn, "MASH-2024-0001", "bad name").error().code == ErrorCode::kInvalidArgument);
+    CHECK(f.vault.erase(*txn, "../etc", "copy.police").error().code == ErrorCode::kInvalidArgument);
+    REQUIRE(txn->commit().ok());
+  }
+  CHECK(f.vault.get("MASH-2024-0001", "copy.police").error().code == ErrorCode::kNotFound);
+  CHECK(get_text(f.vault, "MASH-2024-0001", "request") == "the request");
+  auto read = f.env.begin_read();
+  REQUIRE(read.ok());
+  CHECK(f.vault.erase(*read, "MASH-2024-0001", "request").error().code == ErrorCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace mash
