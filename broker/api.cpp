@@ -544,9 +544,18 @@ std::optional<HttpResponse> Api::web(const HttpRequest& r) {
   if (!web_ || r.method != "GET" || r.path.rfind("/api/", 0) == 0) return std::nullopt;
   HttpResponse out;
   if (const WebFile* f = web_->file(r.path); f && r.path != "/index.html") {
+    // Scripts, styles, fonts and images (no case content). The browser keeps them but asks
+    // each time whether they changed (304 when not), so an upgraded hub's scripts are used at
+    // once, never a mix of old and new modules.
+    out.cache_control = "no-cache";
+    out.headers.emplace_back("ETag", f->etag);
+    if (r.header("if-none-match") == f->etag) {
+      out.status = 304;
+      out.content_type.clear();
+      return out;
+    }
     out.content_type = f->content_type;
     out.body = f->body;
-    out.cacheable = true;  // scripts, styles, fonts and images: no case content
     return out;
   }
   if (r.path == "/index.html" || WebAssets::is_page_route(r.path)) {

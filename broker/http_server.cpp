@@ -58,7 +58,7 @@ std::map<std::string, std::string> parse_cookies(const std::string& header) {
 }
 
 template <class Body>
-void add_security_headers(http::response<Body>& res, bool cacheable) {
+void add_security_headers(http::response<Body>& res, bool cacheable, const std::string& cache_control = "") {
   res.set("Strict-Transport-Security", "max-age=31536000");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
@@ -66,7 +66,8 @@ void add_security_headers(http::response<Body>& res, bool cacheable) {
   res.set("Content-Security-Policy",
           "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
-  res.set(http::field::cache_control, cacheable ? "public, max-age=3600" : "no-store");
+  res.set(http::field::cache_control,
+          !cache_control.empty() ? cache_control : cacheable ? "public, max-age=3600" : "no-store");
   res.set(http::field::server, "mash-broker");
 }
 
@@ -231,8 +232,8 @@ class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Sess
   void write(HttpResponse r, bool keep_alive, unsigned version) {
     if (r.events) return start_events(std::move(r), version);
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
-    add_security_headers(*res, r.cacheable);
-    res->set(http::field::content_type, r.content_type);
+    add_security_headers(*res, r.cacheable, r.cache_control);
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res->insert(k, v);
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);

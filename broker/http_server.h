@@ -78,6 +78,7 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Set-Cookie, ...)
   bool cacheable = false;                                    // false: Cache-Control: no-store
+  std::string cache_control;                                 // set: this Cache-Control instead
   std::shared_ptr<EventStream> events;                       // set: status 200 and an event stream
 };
 

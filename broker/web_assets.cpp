@@ -1,5 +1,7 @@
 #include "web_assets.h"
 
+#include "crypto.h"
+
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -38,7 +40,9 @@ Result<WebAssets> WebAssets::load(const std::filesystem::path& dir) {
     std::ostringstream body;
     body << in.rdbuf();
     if (!in.good() && !in.eof()) return make_error(ErrorCode::kUnavailable, p.string() + ": cannot be read");
-    WebFile f{*type, body.str()};
+    WebFile f{*type, body.str(), ""};
+    auto digest = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(f.body.data()), f.body.size()));
+    f.etag = "\"" + to_hex(digest).substr(0, 32) + "\"";
     out.total_ += f.body.size();
     if (out.total_ > kMaxTotalBytes) {
       return make_error(ErrorCode::kInvalidArgument, dir.string() + ": more than " + std::to_string(kMaxTotalBytes >> 20) + " MiB");

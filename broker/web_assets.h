@@ -3,8 +3,9 @@
 // ever reaches the file system, so there is no path to traverse.
 //
 // Pages of the interface (/, /cases, /enquiries/ID, ...) are all the one page `index.html`,
-// which its script fills in; it is never cached. The other files hold no case content and may be
-// cached for an hour.
+// which its script fills in; it is never cached. The other files hold no case content: browsers
+// keep them but revalidate each use (Cache-Control: no-cache, ETag from the content, 304 while
+// unchanged), so after an upgrade the new scripts are used at once.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,7 @@ namespace mash::broker {
 struct WebFile {
   std::string content_type;
   std::string body;
+  std::string etag;  // "\"<hash of the body>\"": browsers revalidate with If-None-Match
 };
 
 class WebAssets {

@@ -30,6 +30,17 @@ TEST_CASE("web assets: files are served by exact path with their type", "[web]")
   CHECK(web->file("/assets/app.js")->content_type == "text/javascript; charset=utf-8");
   CHECK(web->file("/assets/app.css")->body == "body{}");
   CHECK(web->index().content_type == "text/html; charset=utf-8");
+  // Each file's ETag comes from its content: equal contents, equal tags; different, different.
+  write(dir.path() / "assets" / "same.js", "export {}");
+  auto again = WebAssets::load(dir.path());
+  REQUIRE(again.ok());
+  const std::string tag = again->file("/assets/app.js")->etag;
+  CHECK(tag.size() == 34);
+  CHECK(tag.front() == '"');
+  CHECK(tag.back() == '"');
+  CHECK(again->file("/assets/same.js")->etag == tag);
+  CHECK(again->file("/assets/app.css")->etag != tag);
+  CHECK(web->file("/assets/app.js")->etag == tag);
   // Unknown types are not loaded; nothing outside the folder can be named.
   CHECK(web->file("/assets/notes.md") == nullptr);
   CHECK(web->file("/assets/../index.html") == nullptr);

@@ -52,7 +52,20 @@ TEST_CASE("api: health, readiness and metrics, TLS 1.3 only, security headers", 
   auto js = hub.call("GET", "/assets/js/app.js");
   CHECK(js.status == 200);
   CHECK(js.headers.find("Content-Type: text/javascript") != std::string::npos);
-  CHECK(js.headers.find("Cache-Control: public") != std::string::npos);
+  // Kept by the browser, but revalidated on every use: 304 while unchanged.
+  CHECK(js.headers.find("Cache-Control: no-cache") != std::string::npos);
+  auto etag_at = js.headers.find("ETag: \"");
+  REQUIRE(etag_at != std::string::npos);
+  const std::string etag = js.headers.substr(etag_at + 6, js.headers.find('\r', etag_at) - etag_at - 6);
+  CHECK(etag.size() == 34);
+  auto again = hub.call("GET", "/assets/js/app.js", "", "-H " + shell_quote("If-None-Match: " + etag));
+  CHECK(again.status == 304);
+  INFO(again.headers);
+  CHECK(again.headers.find("\nContent-Type:") == std::string::npos);  // no body (curl leaves its last output file)
+  CHECK(again.headers.find("ETag: " + etag) != std::string::npos);
+  auto changed = hub.call("GET", "/assets/js/app.js", "", "-H 'If-None-Match: \"0123\"'");
+  CHECK(changed.status == 200);
+  CHECK(changed.body == js.body);
   CHECK(hub.call("GET", "/assets/js/nope.js").status == 404);
   CHECK(hub.call("GET", "/assets/../CMakeLists.txt", "", "--path-as-is").status == 404);
   CHECK(hub.call("POST", "/cases").status == 404);
