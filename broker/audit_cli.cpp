@@ -391,7 +391,7 @@ int cmd_sar(const Args& a) {
       for (const auto& ans : x.answers) {
         restricted = restricted || ans.restricted;
         auto row = request;
-        row.insert(row.end(), {iso_time(ans.time_ms), or_dash(ans.outcome),
+        row.insert(row.end(), {iso_time(ans.time_ms), or_dash(ans.outcome) + (ans.person_outcome.empty() ? "" : " (" + ans.person_outcome + ")"),
                                or_dash(join(ans.fields_released)), ans.restricted ? "yes" : "no"});
         rows.push_back(std::move(row));
       }

@@ -52,6 +52,7 @@ json sar_json(const SubjectAccessReport& r) {
       answers.push_back({{"index", ans.index},
                          {"time", iso_time(ans.time_ms)},
                          {"outcome", ans.outcome},
+                         {"person_outcome", ans.person_outcome},
                          {"fields_released", ans.fields_released},
                          {"restricted", ans.restricted}});
     }

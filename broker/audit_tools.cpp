@@ -383,7 +383,15 @@ Result<SubjectAccessReport> subject_access_report(const AuditReader& reader,
     views.emplace(index, SarView{index, e.time_ms, e.type, e.actor, e.role, e.case_ref, e.enquiry});
   };
 
+  // The person's pseudonyms as enquiry.created names each subject's ("ref.<ref>": the first 16
+  // hex digits of each of its pseudonyms).
+  std::set<std::string> person_prefixes;
+  for (const auto& p : person) {
+    auto colon = p.find(':');
+    if (colon != std::string::npos) person_prefixes.insert(p.substr(colon + 1, 16));
+  }
   for (const auto& id : enquiries) {
+    std::set<std::string> refs;  // this person's subject refs in this enquiry
     Conditions ec;
     ec.enquiry = id;
     auto events = run_search(reader, ec, limit, kDefaultAuditScanLimit);
@@ -392,6 +400,15 @@ Result<SubjectAccessReport> subject_access_report(const AuditReader& reader,
     for (const auto& [index, e] : events->events) {
       if (e.type == "enquiry.created") {
         if (!names_any(e, person)) continue;  // sent about others only
+        for (const auto& [k, v] : e.extra) {
+          if (k.rfind("ref.", 0) != 0) continue;
+          std::string_view rest = v;
+          while (!rest.empty()) {
+            auto plus = rest.find('+');
+            if (person_prefixes.count(std::string(rest.substr(0, plus)))) refs.insert(k.substr(4));
+            rest = plus == std::string_view::npos ? std::string_view() : rest.substr(plus + 1);
+          }
+        }
         // The hub records one enquiry.created for all its agencies (extra "agencies" =
         // "police+health", fields prefixed by agency); a record may also name one agency.
         std::vector<std::string> agencies;
@@ -434,7 +451,15 @@ Result<SubjectAccessReport> subject_access_report(const AuditReader& reader,
         // An answer about someone else in the same enquiry is not this person's data.
         if (!e.subjects.empty() && !names_any(e, person)) continue;
         SarAccess& a = access_for(e);
-        a.answers.push_back({index, e.time_ms, e.outcome, e.fields, e.restricted});
+        // The outcome for this person: the best of the outcomes for their subject refs (the
+        // same person may be named twice in one enquiry).
+        std::string mine;
+        for (const auto& ref : refs) {
+          auto o = e.extra.find("subject." + ref);
+          if (o == e.extra.end()) continue;
+          if (mine.empty() || (o->second == "matched") || (o->second == "possible" && mine == "no-record")) mine = o->second;
+        }
+        a.answers.push_back({index, e.time_ms, e.outcome, mine, e.fields, e.restricted});
       } else if (e.type == "results.viewed" || e.type == "results.exported") {
         add_view(index, e);
       }

@@ -90,7 +90,8 @@ Result<EventList> case_timeline(const AuditReader& reader, std::string_view case
 struct SarAnswer {
   uint64_t index = 0;
   int64_t time_ms = 0;
-  std::string outcome;  // matched, possible, no-record, ...
+  std::string outcome;         // the answer's status: answered, declined, awaiting-review
+  std::string person_outcome;  // for this person: matched, possible, no-record ("" if not known)
   std::vector<std::string> fields_released;
   bool restricted = false;  // the agency holds restricted information
 };

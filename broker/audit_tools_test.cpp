@@ -686,3 +686,52 @@ TEST_CASE("flags: an enquiry with no decision for its case within D days", "[dpo
   CHECK(report->flags.size() == 3);
   CHECK_FALSE(unusual_patterns(r, "2026-11-01", "").ok());
 }
+
+TEST_CASE("the subject access report gives the outcome for the person, from the hub's per-subject records", "[dpo]") {
+  // As the hub records them: one enquiry.created for all agencies naming which pseudonyms are
+  // which subject ("ref.<ref>"), and answers that give outcomes per subject ("subject.<ref>")
+  // without naming pseudonyms.
+  Store s;
+  // Pseudonyms that differ in their first 16 hex digits, as real (keyed-hash) ones do.
+  auto real = [](const std::string& kind, unsigned n) {
+    char hex[65];
+    std::snprintf(hex, sizeof hex, "%016x%048x", n, 0u);
+    return kind + ":" + hex;
+  };
+  const std::string a_nd = real("name-dob", 0xa1), a2 = real("nhs", 0xa3), b_nd = real("name-dob", 0xb1);
+  auto prefix = [](const std::string& p) { return p.substr(p.find(':') + 1, 16); };
+  AuditEvent c = created(minute(1), "u1", "C9", "e9", "", {a_nd, a2, b_nd}, {"police.known", "health.gp"});
+  c.extra["agencies"] = "police+health";
+  c.extra["ref.s1"] = prefix(a_nd) + "+" + prefix(a2);
+  c.extra["ref.s2"] = prefix(b_nd);
+  s.add(c);
+  AuditEvent police = answered(minute(2), "police", "e9", "C9", {}, "answered", {"police.known"});
+  police.extra = {{"subject.s1", "matched"}, {"subject.s2", "no-record"}};
+  s.add(police);
+  AuditEvent health = answered(minute(3), "health", "e9", "C9", {}, "answered", {"health.gp"});
+  health.extra = {{"subject.s1", "possible"}, {"subject.s2", "matched"}};
+  s.add(health);
+  auto r = s.reader();
+
+  auto a = subject_access_report(r, {a_nd});
+  REQUIRE(a.ok());
+  REQUIRE(a->accesses.size() == 2);
+  for (const auto& x : a->accesses) {
+    REQUIRE(x.answers.size() == 1);
+    CHECK(x.answers[0].outcome == "answered");
+    CHECK(x.answers[0].person_outcome == (x.agency == "police" ? "matched" : "possible"));
+  }
+  auto b = subject_access_report(r, {b_nd});
+  REQUIRE(b.ok());
+  REQUIRE(b->accesses.size() == 2);
+  for (const auto& x : b->accesses) {
+    REQUIRE(x.answers.size() == 1);
+    CHECK(x.answers[0].person_outcome == (x.agency == "police" ? "no-record" : "matched"));
+  }
+  // Records without the mapping (older ones) give the answer's status only.
+  auto old = sample_reader();
+  auto o = subject_access_report(old, {::a_nd, a_nhs});
+  REQUIRE(o.ok());
+  REQUIRE_FALSE(o->accesses.empty());
+  CHECK(o->accesses[0].answers[0].person_outcome.empty());
+}

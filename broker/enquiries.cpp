@@ -455,13 +455,25 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   e.outcome = "permitted";
   e.digest = hash_hex(r["concerns"].get<std::string>());
   std::set<std::string> pseudos;
+  std::map<std::string, std::string> ref_keys;  // "ref.<subject ref>" -> its pseudonyms' first 16 hex digits
   for (const auto& s : r["subjects"]) {
     PersonDetails pd;
     pd.forenames = s["forenames"];
     pd.surname = s["surname"];
     pd.date_of_birth = s["date_of_birth"];
     for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it) pd.identifiers.emplace_back(it.key(), it.value());
-    for (auto& p : pseudonyms_.pseudonyms(pd)) pseudos.insert(p);
+    std::string prefixes;
+    size_t n = 0;
+    for (auto& p : pseudonyms_.pseudonyms(pd)) {
+      // Which subject each pseudonym belongs to, so that a subject access report can give the
+      // outcome for that person (answers give outcomes per subject ref).
+      auto colon = p.find(':');
+      if (colon != std::string::npos && n < 7) {
+        prefixes += (n++ ? "+" : "") + p.substr(colon + 1, 16);
+      }
+      pseudos.insert(p);
+    }
+    if (!prefixes.empty()) ref_keys["ref." + s["ref"].get<std::string>()] = prefixes;
   }
   e.subjects.assign(pseudos.begin(), pseudos.end());
   if (e.subjects.size() > 64) e.subjects.resize(64);
@@ -474,6 +486,10 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
   }
   e.extra["agencies"] = agency_list;
   e.extra["local_authority"] = r["local_authority"];
+  for (auto& [k, v] : ref_keys) {
+    if (e.extra.size() >= 64) break;  // the audit record's limit; the report then gives answer statuses
+    e.extra[k] = v;
+  }
   if (auto st = record(e); !st.ok()) {
     log_.error("audit-unavailable", {{"event", "enquiry.created"}, {"reason", st.error().message}});
     return EnquiryError{503, "audit-unavailable", "the enquiry cannot be recorded, so it was not stored or sent", {}};

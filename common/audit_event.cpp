@@ -49,7 +49,7 @@ Status validate_event(const AuditEvent& e) {
                          {"digest", &e.digest}}) {
     if (auto st = check_code(name, *v); !st.ok()) return st;
   }
-  if (e.subjects.size() > 64 || e.fields.size() > 256 || e.extra.size() > 32) {
+  if (e.subjects.size() > 64 || e.fields.size() > 256 || e.extra.size() > 64) {
     return make_error(ErrorCode::kInvalidArgument, "audit event: too many subjects, fields or extras");
   }
   for (const auto& s : e.subjects) {

@@ -395,7 +395,8 @@ TEST_CASE("api: the DPO finds a child's enquiry by their details, reads the acce
   CHECK(accesses[0]["actor"] == "rita.r");
   CHECK(accesses[0]["legal_basis"] == "ca1989-s47");
   REQUIRE(accesses[0]["answers"].size() == 1);
-  CHECK(accesses[0]["answers"][0]["outcome"] == "answered");  // the answer's status, not per subject
+  CHECK(accesses[0]["answers"][0]["outcome"] == "answered");  // the answer's status
+  CHECK(accesses[0]["answers"][0]["person_outcome"] == "matched");  // and what it said of the child
   CHECK(accesses[0]["decision"] == "permitted");
   CHECK(std::find(accesses[0]["fields_requested"].begin(), accesses[0]["fields_requested"].end(), "police.known") !=
         accesses[0]["fields_requested"].end());

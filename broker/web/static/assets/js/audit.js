@@ -95,7 +95,7 @@ function sarView(r) {
       r.accesses.map(a => [a.enquiry, a.case ? link(caseHref(a.case), a.case) : '—', a.agency,
         (a.asked || '').replace('T', ' ').replace('Z', ''), `${a.actor} (${a.role})`,
         `${a.purpose}; ${a.legal_basis}; consent: ${a.consent}`, (a.fields_requested || []).join(', ') || '—',
-        (a.answers || []).map(x => `${x.status || x.outcome || ''}${x.time ? ' ' + x.time.replace('T', ' ').replace('Z', '') : ''}`).join('; ') || 'none']),
+        (a.answers || []).map(x => `${x.status || x.outcome || ''}${x.person_outcome ? ' (this person: ' + x.person_outcome + ')' : ''}${x.time ? ' ' + x.time.replace('T', ' ').replace('Z', '') : ''}`).join('; ') || 'none']),
       {id: 'sar-accesses'}) : para('No enquiry about this person.'),
     h('h3', {class: 'govuk-heading-m'}, `Views and exports of results (${r.views.length})`),
     eventsTable(r.views),
