@@ -121,7 +121,9 @@ void EnquiryService::run() {
     {
       std::unique_lock lock(mu_);
       auto until = std::min(next_poll, acks_due);
-      cv_.wait_until(lock, until, [&] { return stopping_ || !queue_.empty() || resend_outbox_; });
+      cv_.wait_until(lock, until, [&] {
+        return stopping_ || !queue_.empty() || resend_outbox_ || (!acks_.empty() && acks_due == kNever);
+      });
       if (stopping_) {
         acks.insert(acks.end(), std::make_move_iterator(acks_.begin()), std::make_move_iterator(acks_.end()));
         acks_.clear();
@@ -149,7 +151,7 @@ void EnquiryService::run() {
     if (acks.empty()) acks_due = kNever;
     if (resend) send_outbox();
     if (std::chrono::steady_clock::now() >= next_poll) {
-      poll_reviews();
+      poll_reviews(acks);
       next_poll = std::chrono::steady_clock::now() + options_.review_poll;
     }
   }
@@ -349,10 +351,18 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
     out.frames.push_back(make_ack_frame(in.id, limits));
     out.frames.push_back(make_answer_frame(in.id, out.answer->body, out.answer->signature, limits));
     return out;
-  } catch (const std::exception& e) {
-    log_.error("enquiry-failed", {{"enquiry", out.id_hex}, {"error", std::string(e.what()).substr(0, 200)}});
+  } catch (const kj::Exception& e) {
+    // The signed body is not an EnquiryBody after all: for good.
+    log_.error("enquiry-failed", {{"enquiry", out.id_hex}, {"error", std::string(e.getDescription().cStr()).substr(0, 200)}});
     in.reply(make_error_frame(static_cast<int>(wire::Error::Code::PROTOCOL),
                               "enquiry " + out.id_hex + ": could not be read", limits, in.id));
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    // Our own store or records failed (a full reader table, say): the hub sends it again.
+    log_.error("enquiry-failed", {{"enquiry", out.id_hex}, {"error", std::string(e.what()).substr(0, 200)}});
+    in.reply(make_error_frame(static_cast<int>(wire::Error::Code::UNSPECIFIED),
+                              "enquiry " + out.id_hex + ": the agent could not answer it now; it will be answered when the hub sends it again",
+                              limits, in.id));
     return std::nullopt;
   }
 }
@@ -386,8 +396,16 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
   }
   // Acknowledged answers leave the outbox (after this batch's own puts: an answer acknowledged
   // before it was stored here cannot happen, as it has not been sent).
+  // An acknowledgement that came before this commit puts a new answer under the same id (the
+  // hub acknowledged the answer held for review; this is the released one) is not for it.
+  std::set<std::string> superseded;
+  for (const auto& o : out) {
+    if (o.to_outbox) superseded.insert(o.id_hex);
+  }
   for (const auto& id : acks) {
-    if (auto st = txn->del(state_.outbox(), to_hex(id)); !st.ok()) return st.error();
+    const std::string hex = to_hex(id);
+    if (superseded.count(hex)) continue;
+    if (auto st = txn->del(state_.outbox(), hex); !st.ok()) return st.error();
   }
   return txn->commit();
 }
@@ -410,7 +428,9 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std
   struct Later {
     std::vector<Incoming*>& repeats;
     EnquiryService& self;
+    bool stored = true;  // false: the batch was not stored, and the hub sends the repeat again
     ~Later() {
+      if (!stored) return;
       for (auto* in : repeats) {
         auto o = self.process(*in);
         if (o && o->events.empty()) {
@@ -427,6 +447,7 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std
       o.reply(make_error_frame(static_cast<int>(wire::Error::Code::AUDIT_UNAVAILABLE),
                                "the agent cannot record its answer, so it is not sent", options_.limits, o.id));
     }
+    later.stored = false;
     return;
   }
   acks.clear();
@@ -437,7 +458,7 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std
   }
 }
 
-void EnquiryService::poll_reviews() {
+void EnquiryService::poll_reviews(std::vector<std::vector<uint8_t>>& acks) {
   auto items = state_.review_items();
   if (!items.ok()) {
     log_.error("review-queue-unreadable", {{"error", items.error().message}});
@@ -493,10 +514,11 @@ void EnquiryService::poll_reviews() {
     done.push_back(item.enquiry_id);
   }
   if (out.empty()) return;
-  if (auto st = commit(out, done, {}); !st.ok()) {
+  if (auto st = commit(out, done, acks); !st.ok()) {
     log_.error("review-release-failed", {{"error", st.error().message}});
     return;
   }
+  acks.clear();
   counters_.reviewed.fetch_add(out.size());
   Sender sender;
   {

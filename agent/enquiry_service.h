@@ -95,7 +95,7 @@ class EnquiryService {
   void run();
   void process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks);
   std::optional<Outgoing> process(Incoming& in);
-  void poll_reviews();
+  void poll_reviews(std::vector<std::vector<uint8_t>>& acks);  // writes (and clears) acks with its commit
   // The disclosure records (durably, first), then answers, outbox, review queue and the
   // acknowledged answers' removal from the outbox in one transaction.
   Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,

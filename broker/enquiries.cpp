@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <limits>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -696,7 +697,8 @@ struct EnquiryDesk::LinkItem {
   bool usable = false;     // resolved to one of our deliveries to this agency
   std::string status, digest;
   AuditEvent event;        // the record to append (type empty: none)
-  bool recorded = false;   // the answer was on the record before this batch
+  bool recorded = false;   // the answer was on the record already (or comes again in this batch)
+  LinkItem* first = nullptr;  // a repeat within the batch: the item it repeats
   bool late = false;
   bool stored = false, changed = false;
   std::string before;
@@ -775,6 +777,16 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   if (!meta.is_object()) return;
   const std::string status = meta["agencies"][agency].value("status", "");
   if (status == "answered" || status == "declined" || status == "failed") return;
+  // On the record already (a store failure after the record, then the refusal again): once.
+  bool on_record = false;
+  if (auto ids = audit_.find("enquiry", enquiry, 100000); ids.ok()) {
+    for (uint64_t idx : *ids) {
+      auto rec = audit_.record(idx);
+      if (!rec.ok()) continue;
+      auto j = json::parse(*rec, nullptr, false);
+      if (j.is_object() && j.value("type", "") == "enquiry.failed" && j.value("agency", "") == agency) on_record = true;
+    }
+  }
   AuditEvent e;
   e.type = "enquiry.failed";
   e.actor = "agent:" + agency;
@@ -783,7 +795,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   e.case_ref = meta.value("case_ref", "");
   e.enquiry = enquiry;
   e.outcome = reason;
-  if (auto st = record(e); !st.ok()) {
+  if (auto st = on_record ? Status() : record(e); !st.ok()) {
     log_.error("audit-unavailable", {{"event", "enquiry.failed"}, {"reason", st.error().message}});
     return;  // the copy stays in the outbox and goes again on reconnection
   }
@@ -849,9 +861,11 @@ size_t EnquiryDesk::resend_refused(int64_t now_ms) {
 }
 
 void EnquiryDesk::post_link(LinkItem item) {
+  const size_t bytes = item.answer.body.size() + item.answer.signature.size() + 256;
   {
     std::lock_guard lock(link_queue_mu_);
-    if (link_queue_.size() < kMaxLinkQueue && !link_stopping_) {
+    if (link_queue_.size() < kMaxLinkQueue && link_queue_bytes_ + bytes <= kMaxLinkQueueBytes && !link_stopping_) {
+      link_queue_bytes_ += bytes;
       link_queue_.push_back(std::move(item));
       link_wake_.notify_one();
       return;
@@ -871,6 +885,7 @@ void EnquiryDesk::start_link_worker() {
         link_wake_.wait(lock, [&] { return link_stopping_ || !link_queue_.empty(); });
         if (link_queue_.empty()) return;  // stopping, and nothing left in hand
         batch.swap(link_queue_);
+        link_queue_bytes_ = 0;
       }
       std::vector<std::function<void()>> tasks;
       std::erase_if(batch, [&](LinkItem& it) {
@@ -878,8 +893,19 @@ void EnquiryDesk::start_link_worker() {
         tasks.push_back(std::move(it.task));
         return true;
       });
-      if (!batch.empty()) process_link(batch);
-      for (auto& t : tasks) t();
+      // Nothing may end this thread: what failed is not acknowledged, so agents send it again.
+      try {
+        if (!batch.empty()) process_link(batch);
+      } catch (const std::exception& e) {
+        log_.error("link-batch-failed", {{"items", batch.size()}, {"error", std::string(e.what()).substr(0, 200)}});
+      }
+      for (auto& t : tasks) {
+        try {
+          t();
+        } catch (const std::exception& e) {
+          log_.error("link-task-failed", {{"error", std::string(e.what()).substr(0, 200)}});
+        }
+      }
     }
   });
 }
@@ -924,24 +950,30 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
       return;
     }
     for (auto& it : batch) {
-      if (it.is_answer) {
-        it.d = to_hex(it.answer.enquiry_id);
-        auto n = NestedMessage::decode(it.answer.body, FrameLimits{});
-        if (!n.ok()) continue;
-        auto body = (*n)->root<wire::AnswerBody>();
-        if (std::string(body.getAgency().cStr()) != it.agency) continue;
-        it.status = answer_status(body.getStatus());
-        it.digest = to_hex(sha256(it.answer.body));
-        std::set<std::string> released;
-        for (auto s : body.getSubjects()) {
-          it.event.restricted = it.event.restricted || s.getRestricted();
-          for (auto f : s.getReleased()) released.insert(f.getField().cStr());
-          std::string ref = s.getRef().cStr();
-          if (ref.size() <= 16 && is_code(ref, 16, false)) it.event.extra["subject." + ref] = outcome_code(s.getOutcome());
+      try {
+        if (it.is_answer) {
+          it.d = to_hex(it.answer.enquiry_id);
+          auto n = NestedMessage::decode(it.answer.body, FrameLimits{});
+          if (!n.ok()) continue;
+          // The typed getters throw on a body that is well framed but of the wrong shape.
+          auto body = (*n)->root<wire::AnswerBody>();
+          if (std::string(body.getAgency().cStr()) != it.agency) continue;
+          it.status = answer_status(body.getStatus());
+          it.digest = to_hex(sha256(it.answer.body));
+          std::set<std::string> released;
+          for (auto s : body.getSubjects()) {
+            it.event.restricted = it.event.restricted || s.getRestricted();
+            for (auto f : s.getReleased()) released.insert(f.getField().cStr());
+            std::string ref = s.getRef().cStr();
+            if (ref.size() <= 16 && is_code(ref, 16, false)) it.event.extra["subject." + ref] = outcome_code(s.getOutcome());
+          }
+          it.event.fields.assign(released.begin(), released.end());
+        } else {
+          it.d = to_hex(it.delivery);
         }
-        it.event.fields.assign(released.begin(), released.end());
-      } else {
-        it.d = to_hex(it.delivery);
+      } catch (const std::exception& e) {  // kj::Exception is one too
+        log_.warn("answer-unreadable", {{"agency", it.agency}, {"error", std::string(e.what()).substr(0, 200)}});
+        continue;
       }
       auto link = rtxn->get(deliveries_, it.d);
       if (!link.ok() || !*link) continue;
@@ -961,16 +993,43 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
   }
 
   // 2. The audit records first, each once: an agent sends an answer again until it is
-  //    acknowledged (after a restart on either side), and the same answer is recorded once.
-  std::map<std::string, std::set<std::string>> answered_on_record;  // enquiry -> "agency/digest"
-  std::set<std::string> delivered_in_batch, answered_in_batch;
+  //    acknowledged (after a restart on either side), and the same answer is recorded once; so
+  //    is a delivery. What is already on the record is read from the audit log itself (the
+  //    store may lag behind it after a failure), once per enquiry.
+  struct OnRecord {
+    std::set<std::string> answers;    // "agency/digest"
+    std::set<std::string> delivered;  // agencies
+  };
+  std::map<std::string, OnRecord> on_record;
+  auto recorded_for = [&](const std::string& enquiry) -> const OnRecord& {
+    auto [found, fresh] = on_record.try_emplace(enquiry);
+    if (fresh) {
+      if (auto ids = audit_.find("enquiry", enquiry, 100000); ids.ok()) {
+        for (uint64_t idx : *ids) {
+          auto rec = audit_.record(idx);
+          if (!rec.ok()) continue;
+          auto j = json::parse(*rec, nullptr, false);
+          if (!j.is_object()) continue;
+          const std::string type = j.value("type", "");
+          if (type == "answer.received") found->second.answers.insert(j.value("agency", "") + "/" + j.value("digest", ""));
+          if (type == "enquiry.delivered") found->second.delivered.insert(j.value("agency", ""));
+        }
+      }
+    }
+    return found->second;
+  };
+  std::map<std::string, LinkItem*> first_in_batch;  // "a/<delivery>" or "d/<delivery>" (+ digest) -> first item
   std::vector<LinkItem*> to_record;
   for (auto& it : batch) {
     if (!it.usable) continue;
     const json& meta = metas.at(it.enquiry);
     if (!it.is_answer) {
-      if (meta["agencies"][it.agency].contains("delivered_ms")) continue;
-      if (!delivered_in_batch.insert(it.d).second) continue;
+      auto [first, fresh] = first_in_batch.try_emplace("d/" + it.d, &it);
+      if (!fresh) {
+        it.first = first->second;  // follows the first: stored only if that one is on the record
+        continue;
+      }
+      if (meta["agencies"][it.agency].contains("delivered_ms") || recorded_for(it.enquiry).delivered.count(it.agency)) continue;
       it.event.type = "enquiry.delivered";
       it.event.actor = "agent:" + it.agency;
       it.event.role = "agent";
@@ -980,24 +1039,15 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
       to_record.push_back(&it);
       continue;
     }
-    it.late = now > meta["deadline_ms"].get<int64_t>();
-    if (!answered_on_record.contains(it.enquiry)) {
-      auto& held = answered_on_record[it.enquiry];
-      if (auto found = audit_.find("enquiry", it.enquiry, 100000); found.ok()) {
-        for (uint64_t idx : *found) {
-          auto rec = audit_.record(idx);
-          if (!rec.ok()) continue;
-          auto j = json::parse(*rec, nullptr, false);
-          if (!j.is_discarded() && j.value("type", "") == "answer.received") {
-            held.insert(j.value("agency", "") + "/" + j.value("digest", ""));
-          }
-        }
-      }
-    }
-    const std::string key = it.agency + "/" + it.digest;
-    if (answered_on_record[it.enquiry].contains(key) || !answered_in_batch.insert(key).second) {
+    it.late = now > meta.value("deadline_ms", std::numeric_limits<int64_t>::max());
+    auto [first, fresh] = first_in_batch.try_emplace("a/" + it.d + "/" + it.digest, &it);
+    if (!fresh) {
       it.recorded = true;
-      it.event.type.clear();
+      it.first = first->second;
+      continue;
+    }
+    if (recorded_for(it.enquiry).answers.count(it.agency + "/" + it.digest)) {
+      it.recorded = true;
       continue;
     }
     it.event.type = "answer.received";
@@ -1047,10 +1097,15 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
       it.usable = false;
     }
   }
+  // A repeat within the batch goes with its first: not on the record, not stored.
+  for (auto& it : batch) {
+    if (it.first && !it.first->usable) it.usable = false;
+  }
 
-  // 3. The state: every item's change in one operation of the store's group commit. A final
-  //    answer already held is kept; an overdue agency that puts its answer up for review stays
-  //    overdue until it answers.
+  // 3. The state: every item's change in one operation of the store's group commit, each item
+  //    in its own nested transaction, so that one that fails is undone alone (and its agent
+  //    sends it again). A final answer already held is kept; an overdue agency that puts its
+  //    answer up for review stays overdue until it answers.
   Status st = writer_.run([&](Txn& txn) -> Status {
     std::map<std::string, json> current;  // enquiry -> index record, read in this transaction
     std::set<std::string> dirty;
@@ -1065,55 +1120,25 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
         auto m = txn.get(enquiries_, it.enquiry);
         if (!m.ok()) return m.error();
         if (!*m) continue;  // gone: an answer is not acknowledged
-        found = current.emplace(it.enquiry, json::parse(**m)).first;
+        auto j = json::parse(**m, nullptr, false);
+        if (!j.is_object()) continue;
+        found = current.emplace(it.enquiry, std::move(j)).first;
       }
       json& meta = found->second;
-      auto& a = meta["agencies"][it.agency];
-      const int64_t t = unix_millis_now();
-      if (!it.is_answer) {
-        if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
-        if (a["status"] == "queued") {
-          a["status"] = "delivered";
-          a["updated_ms"] = t;
-          it.changed = true;
-        } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
-          a["was"] = "delivered";  // delivered late: still overdue
-        }
-        if (!a.contains("delivered_ms")) a["delivered_ms"] = t;
-        dirty.insert(it.enquiry);
-        it.stored = true;
-      } else {
-        it.before = a.value("status", "queued");
-        it.stored = true;
-        if (it.before == "answered" || it.before == "declined") continue;
-        dirty.insert(it.enquiry);
-        if (meta.contains("purged_ms")) {
-          // The case's content was destroyed: the answer is on the record (above), its content
-          // is not kept, and it is acknowledged so that the agent stops sending it.
-          a["status"] = it.status;
-          a["updated_ms"] = t;
-          a["content_discarded"] = true;
-          if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();  // the copy went with the case key
-          continue;
-        }
-        if (it.before == "overdue" && it.status == "awaiting-review") {
-          a["was"] = "awaiting-review";
-          continue;
-        }
-        if (it.status != "awaiting-review") {
-          if (auto s = vault_.put(txn, it.enquiry, "answer." + it.agency,
-                                  std::span<const uint8_t>(it.answer.body.data(), it.answer.body.size()));
-              !s.ok()) {
-            return s;
-          }
-        }
-        a["status"] = it.status;
-        a["updated_ms"] = t;
-        if (it.late) a["late"] = true;
-        if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
-        it.changed = it.before != it.status;
-        if (!it.changed) continue;
+      const json saved = meta;
+      auto child = txn.begin_child();
+      if (!child.ok()) return child.error();
+      Status applied = apply_link_item(*child, it, meta);
+      if (applied.ok()) applied = child->commit();
+      if (!applied.ok()) {
+        child->abort();
+        meta = saved;
+        it.stored = it.changed = false;
+        log_.warn("answer-not-stored", {{"enquiry", it.enquiry}, {"agency", it.agency},
+                                        {"reason", applied.error().message.substr(0, 200)}});
+        continue;
       }
+      if (it.stored) dirty.insert(it.enquiry);
       if (it.changed) it.status_event = status_event_of(meta, it.agency);
     }
     for (const auto& id : dirty) {
@@ -1147,6 +1172,59 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
       if (it.done) it.done(it.stored);
     }
   }
+}
+
+Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
+  auto& a = meta["agencies"][it.agency];
+  const int64_t t = unix_millis_now();
+  if (!it.is_answer) {
+    if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
+    if (a["status"] == "queued") {
+      a["status"] = "delivered";
+      a["updated_ms"] = t;
+      it.changed = true;
+    } else if (a["status"] == "overdue" && a.value("was", "") == "queued") {
+      a["was"] = "delivered";  // delivered late: still overdue
+    }
+    if (!a.contains("delivered_ms")) a["delivered_ms"] = t;
+    it.stored = true;
+    return {};
+  }
+  it.before = a.value("status", "queued");
+  if (it.before == "answered" || it.before == "declined") {
+    it.stored = true;  // a final answer already held is kept
+    return {};
+  }
+  auto discard = [&]() -> Status {
+    // The case's content was destroyed: the answer is on the record (above), its content is
+    // not kept, and it is acknowledged so that the agent stops sending it.
+    a["status"] = it.status;
+    a["updated_ms"] = t;
+    a["content_discarded"] = true;
+    if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();  // the copy went with the case key
+    it.stored = true;
+    return {};
+  };
+  if (meta.contains("purged_ms")) return discard();
+  if (it.before == "overdue" && it.status == "awaiting-review") {
+    a["was"] = "awaiting-review";
+    it.stored = true;
+    return {};
+  }
+  if (it.status != "awaiting-review") {
+    auto s = vault_.put(txn, it.enquiry, "answer." + it.agency,
+                        std::span<const uint8_t>(it.answer.body.data(), it.answer.body.size()));
+    // Purged between the case's tombstone and its record being marked (purge_case): as above.
+    if (!s.ok() && s.error().code == ErrorCode::kFailedPrecondition && vault_.purged(it.enquiry)) return discard();
+    if (!s.ok()) return s;
+  }
+  a["status"] = it.status;
+  a["updated_ms"] = t;
+  if (it.late) a["late"] = true;
+  if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
+  it.changed = it.before != it.status;
+  it.stored = true;
+  return {};
 }
 
 namespace {

@@ -106,7 +106,8 @@ class EnquiryDesk {
   // audit records share a commit, and so do its changes to the store, so that thousands a
   // second cost a few fsyncs and thread switches, not two each. `done(true)` is called once an
   // answer is on the record and stored (the agent is then told); `done(false)` when it is not,
-  // and the agent sends it again. A queue past kMaxLinkQueue refuses (done(false)).
+  // and the agent sends it again. A queue past kMaxLinkQueue items or kMaxLinkQueueBytes refuses
+  // (done(false)): answers may be megabytes each.
   void start_link_worker();
   void stop_link_worker();  // finishes what is queued first
   void post_acknowledged(std::string agency, std::vector<uint8_t> delivery_id);
@@ -130,9 +131,12 @@ class EnquiryDesk {
  private:
   struct Checked;
   struct LinkItem;
-  static constexpr size_t kMaxLinkQueue = 20'000;
+  static constexpr size_t kMaxLinkQueue = 20'000, kMaxLinkQueueBytes = size_t{256} << 20;
   void post_link(LinkItem item);
   void process_link(std::vector<LinkItem>& batch);
+  // One item's change to the store and to `meta` (its enquiry's record), in its own nested
+  // transaction; sets the item's stored/changed/before.
+  Status apply_link_item(Txn& txn, LinkItem& it, nlohmann::json& meta);
   std::variant<Checked, EnquiryError> check(const nlohmann::json& request);
   // The agreement's per-user limits on enquiries an hour and a day: takes a place in the
   // user's window at `now_ms`, or returns false if the user is at a limit. A place taken for an
@@ -179,6 +183,7 @@ class EnquiryDesk {
   std::mutex link_queue_mu_;
   std::condition_variable link_wake_;
   std::vector<LinkItem> link_queue_;  // the next batch
+  size_t link_queue_bytes_ = 0;
   bool link_stopping_ = false;
   std::thread link_thread_;
   GroupCommit writer_;  // every write to the store: read-modify-write inside one operation

@@ -336,3 +336,71 @@ TEST_CASE("outbox: a queued copy waits encrypted in the case vault, and goes onc
   CHECK(std::find(items->begin(), items->end(), "copy.police") == items->end());
   CHECK(std::find(items->begin(), items->end(), "request") != items->end());
 }
+
+TEST_CASE("link batches: a repeat is stored only if its first is on the record, a bad body is refused, a purged case's answer is acknowledged",
+          "[enquiries][link]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  json req = request();
+  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  auto first = std::get<json>(hub.desk->submit(req, rita));
+  auto second = std::get<json>(hub.desk->submit(request(), rita));
+  const std::string id = first["id"], police = first["agencies"]["police"]["delivery"],
+                    health = first["agencies"]["health"]["delivery"];
+  const std::string id2 = second["id"], police2 = second["agencies"]["police"]["delivery"];
+
+  // An answer whose released field is not a code cannot go on the record; sent twice in one
+  // batch, neither copy is stored.
+  AgentAnswer unrecordable = answer_for("police", police);
+  {
+    capnp::MallocMessageBuilder b;
+    auto body = b.initRoot<wire::AnswerBody>();
+    body.setEnquiryId(capnp::Data::Reader(unrecordable.enquiry_id.data(), unrecordable.enquiry_id.size()));
+    body.setAgency("police");
+    body.setStatus(wire::AnswerBody::Status::ANSWERED);
+    auto subjects = body.initSubjects(1);
+    subjects[0].setRef("s1");
+    subjects[0].setOutcome(wire::SubjectAnswer::Outcome::MATCHED);
+    subjects[0].initReleased(1)[0].setField("not a code");
+    unrecordable.body = serialize_message(b);
+  }
+  // A body that is well framed but not an AnswerBody (its agency is bytes without a NUL).
+  AgentAnswer misshapen = answer_for("health", health);
+  {
+    capnp::MallocMessageBuilder b;
+    auto err = b.initRoot<wire::Error>();
+    err.setMessage("x");
+    std::vector<uint8_t> junk(16, 0x41);
+    err.setEnquiryId(capnp::Data::Reader(junk.data(), junk.size()));
+    misshapen.body = serialize_message(b);
+  }
+  // The second case is purged in the vault but its record not yet marked (the moment inside
+  // purge_case between the two).
+  REQUIRE(hub.vault.purge(id2, "retention period ended").ok());
+
+  std::mutex m;
+  std::map<std::string, std::vector<bool>> results;
+  auto done = [&](const std::string& label) {
+    return [&, label](bool stored) {
+      std::lock_guard lock(m);
+      results[label].push_back(stored);
+    };
+  };
+  hub.desk->post_answer(unrecordable, done("unrecordable"));
+  hub.desk->post_answer(unrecordable, done("unrecordable"));
+  hub.desk->post_answer(misshapen, done("misshapen"));
+  hub.desk->post_answer(answer_for("police", police2), done("purged"));
+  hub.desk->post_answer(answer_for("health", health), done("health"));
+  hub.desk->start_link_worker();
+  hub.desk->stop_link_worker();
+
+  CHECK(results["unrecordable"] == std::vector<bool>{false, false});
+  CHECK(results["misshapen"] == std::vector<bool>{false});
+  CHECK(results["purged"] == std::vector<bool>{true});  // on the record; its content not kept
+  CHECK(results["health"] == std::vector<bool>{true});  // unaffected by the others
+  auto view = std::get<json>(hub.desk->get(id, rita));
+  CHECK(view["agencies"]["police"]["status"] == "queued");
+  CHECK(view["agencies"]["health"]["status"] == "answered");
+  CHECK_FALSE(hub.vault.get(id, "answer.police").ok());
+  CHECK(hub.count("answer.received") == 2);  // health's, and the purged case's
+}

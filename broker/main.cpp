@@ -530,15 +530,19 @@ int main(int argc, char** argv) {
   std::atomic<bool> sweep_stopped{false};
   std::function<void()> sweep_next;
   if (desk) {
-    sweep_next = [&sweep_next, &sweep_stopped, sweep, d = desk.get()] {
+    sweep_next = [&sweep_next, &sweep_stopped, &api_work, sweep, d = desk.get()] {
       if (sweep_stopped) return;
       sweep->expires_after(std::chrono::seconds(1));
-      sweep->async_wait([&sweep_next, &sweep_stopped, d](const boost::system::error_code& ec) {
+      sweep->async_wait([&sweep_next, &sweep_stopped, &api_work, sweep, d](const boost::system::error_code& ec) {
         if (ec || sweep_stopped) return;
-        d->sweep_overdue(mash::unix_millis_now());
-        d->resend_refused(mash::unix_millis_now());
-        d->sweep_retention(mash::unix_millis_now());
-        sweep_next();
+        // The sweeps wait on durable writes: on the request pool, not the network threads. The
+        // next one is armed from the timer's strand once this one is done (never two at once).
+        boost::asio::post(api_work, [&sweep_next, sweep, d] {
+          d->sweep_overdue(mash::unix_millis_now());
+          d->resend_refused(mash::unix_millis_now());
+          d->sweep_retention(mash::unix_millis_now());
+          boost::asio::post(sweep->get_executor(), [&sweep_next] { sweep_next(); });
+        });
       });
     };
     boost::asio::post(sweep->get_executor(), [&sweep_next] { sweep_next(); });
