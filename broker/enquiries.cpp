@@ -1102,50 +1102,52 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
     if (it.first && !it.first->usable) it.usable = false;
   }
 
-  // 3. The state: every item's change in one operation of the store's group commit, each item
-  //    in its own nested transaction, so that one that fails is undone alone (and its agent
-  //    sends it again). A final answer already held is kept; an overdue agency that puts its
-  //    answer up for review stays overdue until it answers.
-  Status st = writer_.run([&](Txn& txn) -> Status {
-    std::map<std::string, json> current;  // enquiry -> index record, read in this transaction
-    std::set<std::string> dirty;
-    for (auto& it : batch) {
-      it.changed = false;
-      it.stored = false;
-    }
-    for (auto& it : batch) {
-      if (!it.usable) continue;
-      auto found = current.find(it.enquiry);
-      if (found == current.end()) {
-        auto m = txn.get(enquiries_, it.enquiry);
-        if (!m.ok()) return m.error();
-        if (!*m) continue;  // gone: an answer is not acknowledged
-        auto j = json::parse(**m, nullptr, false);
-        if (!j.is_object()) continue;
-        found = current.emplace(it.enquiry, std::move(j)).first;
+  // 3. The state: every item's change in one operation of the store's group commit. An item
+  //    whose change fails is left out and the operation run again without it (rare; nested
+  //    transactions per item would cost LMDB a 2 MiB allocation each), so it fails alone and
+  //    its agent sends it again. A final answer already held is kept; an overdue agency that
+  //    puts its answer up for review stays overdue until it answers.
+  Status st;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    LinkItem* culprit = nullptr;
+    Status culprit_error;
+    st = writer_.run([&](Txn& txn) -> Status {
+      std::map<std::string, json> current;  // enquiry -> index record, read in this transaction
+      std::set<std::string> dirty;
+      for (auto& it : batch) {
+        it.changed = false;
+        it.stored = false;
       }
-      json& meta = found->second;
-      const json saved = meta;
-      auto child = txn.begin_child();
-      if (!child.ok()) return child.error();
-      Status applied = apply_link_item(*child, it, meta);
-      if (applied.ok()) applied = child->commit();
-      if (!applied.ok()) {
-        child->abort();
-        meta = saved;
-        it.stored = it.changed = false;
-        log_.warn("answer-not-stored", {{"enquiry", it.enquiry}, {"agency", it.agency},
-                                        {"reason", applied.error().message.substr(0, 200)}});
-        continue;
+      for (auto& it : batch) {
+        if (!it.usable) continue;
+        auto found = current.find(it.enquiry);
+        if (found == current.end()) {
+          auto m = txn.get(enquiries_, it.enquiry);
+          if (!m.ok()) return m.error();
+          if (!*m) continue;  // gone: an answer is not acknowledged
+          auto j = json::parse(**m, nullptr, false);
+          if (!j.is_object()) continue;
+          found = current.emplace(it.enquiry, std::move(j)).first;
+        }
+        json& meta = found->second;
+        if (Status applied = apply_link_item(txn, it, meta); !applied.ok()) {
+          culprit = &it;
+          culprit_error = applied;
+          return applied;
+        }
+        if (it.stored) dirty.insert(it.enquiry);
+        if (it.changed) it.status_event = status_event_of(meta, it.agency);
       }
-      if (it.stored) dirty.insert(it.enquiry);
-      if (it.changed) it.status_event = status_event_of(meta, it.agency);
-    }
-    for (const auto& id : dirty) {
-      if (auto r = txn.put(enquiries_, id, current.at(id).dump()); !r.ok()) return r;
-    }
-    return {};
-  });
+      for (const auto& id : dirty) {
+        if (auto r = txn.put(enquiries_, id, current.at(id).dump()); !r.ok()) return r;
+      }
+      return {};
+    });
+    if (st.ok() || culprit == nullptr) break;
+    log_.warn("answer-not-stored", {{"enquiry", culprit->enquiry}, {"agency", culprit->agency},
+                                    {"reason", culprit_error.error().message.substr(0, 200)}});
+    culprit->usable = false;  // left out; the others are tried again
+  }
   if (!st.ok()) {
     log_.error("answer-not-stored", {{"items", batch.size()}, {"reason", st.error().message}});
     for (auto& it : batch) it.stored = it.changed = false;  // acknowledgements and answers come again

@@ -134,8 +134,8 @@ class EnquiryDesk {
   static constexpr size_t kMaxLinkQueue = 20'000, kMaxLinkQueueBytes = size_t{256} << 20;
   void post_link(LinkItem item);
   void process_link(std::vector<LinkItem>& batch);
-  // One item's change to the store and to `meta` (its enquiry's record), in its own nested
-  // transaction; sets the item's stored/changed/before.
+  // One item's change to the store and to `meta` (its enquiry's record); sets the item's
+  // stored/changed/before.
   Status apply_link_item(Txn& txn, LinkItem& it, nlohmann::json& meta);
   std::variant<Checked, EnquiryError> check(const nlohmann::json& request);
   // The agreement's per-user limits on enquiries an hour and a day: takes a place in the
