@@ -384,7 +384,8 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
       auto encoded = AgentState::encode(*o.answer);
       if (auto st = txn->put(state_.answers(), o.id_hex, encoded); !st.ok()) return st;
       if (o.to_outbox) {
-        if (auto st = txn->put(state_.outbox(), o.id_hex, encoded); !st.ok()) return st;
+        // The outbox names the answer; its bytes are in answers (once, not twice).
+        if (auto st = txn->put(state_.outbox(), o.id_hex, ""); !st.ok()) return st;
       }
     }
     if (o.review) {
@@ -544,9 +545,16 @@ void EnquiryService::send_outbox() {
   if (!txn.ok()) return;
   size_t n = 0;
   (void)txn->for_each_prefix(state_.outbox(), "", [&](std::string_view key, std::string_view value) {
-    auto a = AgentState::decode(value);
     auto id = from_hex(key);
-    if (a.ok() && id.ok()) {
+    if (!id.ok()) return true;
+    std::optional<StoredAnswer> a;
+    if (!value.empty()) {
+      // Written by an older version: the answer itself.
+      if (auto d = AgentState::decode(value); d.ok()) a = std::move(d).value();
+    } else if (auto stored = state_.answer(*txn, key); stored.ok() && *stored) {
+      a = std::move(**stored);
+    }
+    if (a) {
       sender(make_answer_frame(*id, a->body, a->signature, options_.limits));
       ++n;
     }
