@@ -273,8 +273,11 @@ void BrokerLink::on_message(LinkSession& session, Frame& frame) {
       return;
     case wire::Message::ACKNOWLEDGEMENT:
       if (service_) {
-        auto id = msg.getAcknowledgement().getEnquiryId();
-        service_->acknowledged(std::vector<uint8_t>(id.begin(), id.end()));
+        auto ack = msg.getAcknowledgement();
+        auto id = ack.getEnquiryId();
+        auto digest = ack.getAnswerDigest();
+        service_->acknowledged(std::vector<uint8_t>(id.begin(), id.end()),
+                               std::vector<uint8_t>(digest.begin(), digest.end()));
       }
       return;
     case wire::Message::POLICY_BUNDLE: {

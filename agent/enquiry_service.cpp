@@ -89,9 +89,9 @@ void EnquiryService::submit(std::vector<uint8_t> id, std::vector<uint8_t> body,
                          "the agent has too many enquiries waiting; the hub should retry", options_.limits, id));
 }
 
-void EnquiryService::acknowledged(std::vector<uint8_t> enquiry_id) {
+void EnquiryService::acknowledged(std::vector<uint8_t> enquiry_id, std::vector<uint8_t> answer_digest) {
   std::lock_guard lock(mu_);
-  acks_.push_back(std::move(enquiry_id));
+  acks_.push_back({std::move(enquiry_id), std::move(answer_digest)});
   cv_.notify_one();
 }
 
@@ -112,7 +112,7 @@ void EnquiryService::run() {
   // The hub's acknowledgements only clear answers from the outbox (an answer sent again after
   // it was acknowledged is harmless: the hub records it once). They are written with the next
   // batch's commit, or on their own after kAckDelay: one fsync fewer per batch under load.
-  std::vector<std::vector<uint8_t>> acks;
+  std::vector<HubAck> acks;
   constexpr auto kNever = std::chrono::steady_clock::time_point::max();
   auto acks_due = kNever;  // when acknowledgements in hand are written on their own
   for (;;) {
@@ -157,10 +157,20 @@ void EnquiryService::run() {
   }
 }
 
-void EnquiryService::write_acks(std::vector<std::vector<uint8_t>>& acks) {
+bool EnquiryService::acknowledges_outbox(const Txn& txn, const HubAck& ack) const {
+  if (ack.digest.empty()) return true;  // an older hub: whichever answer is waiting
+  auto stored = state_.answer(txn, to_hex(ack.id));
+  if (!stored.ok() || !*stored) return true;  // nothing to keep
+  auto digest = sha256((*stored)->body);
+  return std::equal(digest.begin(), digest.end(), ack.digest.begin(), ack.digest.end());
+}
+
+void EnquiryService::write_acks(std::vector<HubAck>& acks) {
   auto txn = state_.env().begin_write();
   if (!txn.ok()) return;
-  for (const auto& id : acks) (void)txn->del(state_.outbox(), to_hex(id));
+  for (const auto& a : acks) {
+    if (acknowledges_outbox(*txn, a)) (void)txn->del(state_.outbox(), to_hex(a.id));
+  }
   if (auto st = txn->commit(); !st.ok()) {
     log_.error("outbox-update-failed", {{"error", st.error().message}});
     return;  // kept: tried again with the next batch
@@ -368,7 +378,7 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
 }
 
 Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
-                              const std::vector<std::vector<uint8_t>>& acks) {
+                              const std::vector<HubAck>& acks) {
   std::vector<AuditEvent> events;
   for (const auto& o : out) events.insert(events.end(), o.events.begin(), o.events.end());
   // 1. The disclosure log, durably, before anything leaves.
@@ -397,21 +407,22 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
   }
   // Acknowledged answers leave the outbox (after this batch's own puts: an answer acknowledged
   // before it was stored here cannot happen, as it has not been sent).
-  // An acknowledgement that came before this commit puts a new answer under the same id (the
-  // hub acknowledged the answer held for review; this is the released one) is not for it.
-  std::set<std::string> superseded;
+  // Acknowledged answers leave the outbox; an acknowledgement of another answer under the same
+  // id (the one held for review, when this is the released one) does not touch it.
+  std::set<std::string> superseded;  // for older hubs, whose acknowledgements name no answer
   for (const auto& o : out) {
     if (o.to_outbox) superseded.insert(o.id_hex);
   }
-  for (const auto& id : acks) {
-    const std::string hex = to_hex(id);
-    if (superseded.count(hex)) continue;
+  for (const auto& a : acks) {
+    const std::string hex = to_hex(a.id);
+    if (a.digest.empty() && superseded.count(hex)) continue;
+    if (!acknowledges_outbox(*txn, a)) continue;
     if (auto st = txn->del(state_.outbox(), hex); !st.ok()) return st.error();
   }
   return txn->commit();
 }
 
-void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks) {
+void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<HubAck>& acks) {
   // The same id twice in one batch (the hub sent it again on a new connection while the first
   // copy waited here): the repeat is answered after the batch is stored, from what was stored,
   // so it is neither answered twice nor logged twice.
@@ -459,7 +470,7 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<std
   }
 }
 
-void EnquiryService::poll_reviews(std::vector<std::vector<uint8_t>>& acks) {
+void EnquiryService::poll_reviews(std::vector<HubAck>& acks) {
   auto items = state_.review_items();
   if (!items.ok()) {
     log_.error("review-queue-unreadable", {{"error", items.error().message}});

@@ -66,8 +66,9 @@ class EnquiryService {
   // From the link (any thread). `reply` sends on the connection the enquiry came on.
   void submit(std::vector<uint8_t> id, std::vector<uint8_t> body, std::vector<uint8_t> signature,
               Sender reply);
-  // The hub confirmed it holds our answer to this enquiry.
-  void acknowledged(std::vector<uint8_t> enquiry_id);
+  // The hub confirmed it holds our answer to this enquiry: the one whose body has SHA-256
+  // `answer_digest` (empty from older hubs: whichever answer is in the outbox).
+  void acknowledged(std::vector<uint8_t> enquiry_id, std::vector<uint8_t> answer_digest = {});
   // A new connection: answers in the outbox go out on it.
   void connected(Sender sender);
   void disconnected();
@@ -75,6 +76,9 @@ class EnquiryService {
   const EnquiryServiceCounters& counters() const { return counters_; }
 
  private:
+  struct HubAck {
+    std::vector<uint8_t> id, digest;
+  };
   struct Incoming {
     std::vector<uint8_t> id, body, signature;
     Sender reply;
@@ -93,14 +97,16 @@ class EnquiryService {
   };
 
   void run();
-  void process_batch(std::vector<Incoming>& batch, std::vector<std::vector<uint8_t>>& acks);
+  void process_batch(std::vector<Incoming>& batch, std::vector<HubAck>& acks);
   std::optional<Outgoing> process(Incoming& in);
-  void poll_reviews(std::vector<std::vector<uint8_t>>& acks);  // writes (and clears) acks with its commit
+  void poll_reviews(std::vector<HubAck>& acks);  // writes (and clears) acks with its commit
   // The disclosure records (durably, first), then answers, outbox, review queue and the
   // acknowledged answers' removal from the outbox in one transaction.
   Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
-                const std::vector<std::vector<uint8_t>>& acks);
-  void write_acks(std::vector<std::vector<uint8_t>>& acks);  // clears `acks` once written
+                const std::vector<HubAck>& acks);
+  void write_acks(std::vector<HubAck>& acks);  // clears `acks` once written
+  // True if the acknowledgement is for the answer now stored under its id.
+  bool acknowledges_outbox(const Txn& txn, const HubAck& ack) const;
   static constexpr std::chrono::milliseconds kAckDelay{200};
   void send_outbox();
   StoredAnswer sign_answer(const std::vector<uint8_t>& body, bool final) const;
@@ -120,7 +126,7 @@ class EnquiryService {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Incoming> queue_;
-  std::vector<std::vector<uint8_t>> acks_;
+  std::vector<HubAck> acks_;
   bool resend_outbox_ = false;
   bool stopping_ = false;
   Sender current_;

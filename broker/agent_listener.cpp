@@ -426,9 +426,10 @@ void AgentListener::on_answer(LinkSession& session, const std::string& agency, w
   std::weak_ptr<LinkSession> weak = find_session(&session);
   auto id = answer.enquiry_id;
   auto limits = options_.link.limits;
-  handlers_.on_answer(std::move(answer), [weak, id, limits](bool stored) {
+  auto digest = sha256(answer.body);  // names the answer acknowledged, not only its enquiry
+  handlers_.on_answer(std::move(answer), [weak, id, limits, digest](bool stored) {
     if (!stored) return;
-    if (auto s = weak.lock()) s->send(make_ack_frame(id, limits));
+    if (auto s = weak.lock()) s->send(make_ack_frame(id, limits, digest));
   });
 }
 

@@ -680,6 +680,10 @@ void EnquiryDesk::send_outbox(const std::string& agency) {
 void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency); }
 
 Status EnquiryDesk::drop_copy(Txn& txn, const std::string& enquiry, const std::string& agency, const std::string& delivery) {
+  {
+    std::lock_guard lock(retry_mu_);
+    retry_.erase(delivery);
+  }
   if (auto r = txn.del(outbox_, agency + "/" + delivery); !r.ok()) return r.error();
   return vault_.erase(txn, enquiry, copy_item(agency));  // nothing to erase once the case is purged
 }
@@ -762,8 +766,17 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   if (c == C::OVERLOADED || c == C::AUDIT_UNAVAILABLE || c == C::UNSPECIFIED || c == C::SHUTTING_DOWN) {
     // For now: the copy stays in the outbox and goes again in kRetryRefusedMs (and on every
     // reconnection).
+    // 5 s after the first refusal, doubling with each further one up to 5 minutes.
     std::lock_guard lock(retry_mu_);
-    if (retry_.size() < 10'000) retry_[d] = {agency, unix_millis_now() + kRetryRefusedMs};
+    auto found = retry_.find(d);
+    if (found == retry_.end()) {
+      if (retry_.size() >= 10'000) return;  // it goes again on reconnection
+      found = retry_.emplace(d, Retry{agency, 0, 0, false}).first;
+    }
+    Retry& r = found->second;
+    r.attempts = std::min(r.attempts + 1, 7);
+    r.due_ms = unix_millis_now() + std::min<int64_t>(kRetryRefusedMs << (r.attempts - 1), 300'000);
+    r.pending = true;
     log_.info("enquiry-retry", {{"enquiry", enquiry}, {"agency", agency}, {"code", code}});
     return;
   }
@@ -827,16 +840,21 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   log_.warn("enquiry-failed", {{"enquiry", enquiry}, {"agency", agency}, {"reason", reason}});
 }
 
+std::optional<int64_t> EnquiryDesk::retry_due(const std::string& delivery_hex) const {
+  std::lock_guard lock(retry_mu_);
+  auto found = retry_.find(delivery_hex);
+  if (found == retry_.end() || !found->second.pending) return std::nullopt;
+  return found->second.due_ms;
+}
+
 size_t EnquiryDesk::resend_refused(int64_t now_ms) {
   std::vector<std::pair<std::string, std::string>> due;  // delivery, agency
   {
     std::lock_guard lock(retry_mu_);
-    for (auto it = retry_.begin(); it != retry_.end();) {
-      if (it->second.second <= now_ms) {
-        due.emplace_back(it->first, it->second.first);
-        it = retry_.erase(it);
-      } else {
-        ++it;
+    for (auto& [d, r] : retry_) {
+      if (r.pending && r.due_ms <= now_ms) {
+        due.emplace_back(d, r.agency);
+        r.pending = false;  // kept (with its count) until the copy is delivered, answered or failed
       }
     }
   }

@@ -114,7 +114,8 @@ class EnquiryDesk {
   void post_answer(AgentAnswer answer, std::function<void(bool)> done);
   // The agent refused one enquiry (an Error frame with its id, code from wire::Error::Code).
   // Overloaded, audit-unavailable, unspecified and shutting-down are for now: the copy goes
-  // again after kRetryRefusedMs (resend_refused) and on reconnection. Any other code is for
+  // again after kRetryRefusedMs, doubling with each further refusal up to 5 minutes
+  // (resend_refused), and on reconnection. Any other code is for
   // good: the agency's copy is marked failed (audited as enquiry.failed with the reason),
   // leaves the outbox, and watchers are told; an answer that comes later is still recorded.
   void post_refused(std::string agency, std::vector<uint8_t> delivery_id, int code);
@@ -122,6 +123,8 @@ class EnquiryDesk {
   // second by main().
   size_t resend_refused(int64_t now_ms);
   static constexpr int64_t kRetryRefusedMs = 5'000;
+  // When a copy refused for now goes again (for tests and diagnostics); nullopt if not waiting.
+  std::optional<int64_t> retry_due(const std::string& delivery_hex) const;
   // The same, one item, on the caller's thread (for tests).
   void on_refused(const std::string& agency, const std::vector<uint8_t>& delivery_id, int code);
   void on_acknowledged(const std::string& agency, const std::vector<uint8_t>& delivery_id);
@@ -175,8 +178,14 @@ class EnquiryDesk {
   Logger log_;
   AgentListener* listener_ = nullptr;
   Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_, retention_;
-  std::mutex retry_mu_;
-  std::map<std::string, std::pair<std::string, int64_t>> retry_;  // delivery -> agency, when to send again
+  mutable std::mutex retry_mu_;
+  struct Retry {
+    std::string agency;
+    int64_t due_ms = 0;  // when to send again
+    int attempts = 0;    // refusals so far
+    bool pending = false;
+  };
+  std::map<std::string, Retry> retry_;  // delivery -> its refusals for now
   std::mutex rate_mu_;
   std::unordered_map<std::string, std::deque<int64_t>> rate_windows_;  // user -> times in the last day
   std::mutex link_mu_;  // one batch of acknowledgements and answers at a time

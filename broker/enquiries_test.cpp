@@ -267,10 +267,20 @@ TEST_CASE("refusals: an agency's refusal for good marks its copy failed once, on
   auto status = [&](const std::string& agency) {
     return std::get<json>(hub.desk->get(id, rita))["agencies"][agency]["status"].get<std::string>();
   };
-  // Overloaded: for now. Nothing recorded, still queued.
+  // Overloaded: for now. Nothing recorded, still queued, sent again in 5 s, then 10 s.
+  CHECK_FALSE(hub.desk->retry_due(health));
+  const int64_t t0 = unix_millis_now();
   hub.desk->on_refused("health", raw(health), static_cast<int>(wire::Error::Code::OVERLOADED));
   CHECK(status("health") == "queued");
   CHECK(hub.count("enquiry.failed") == 0);
+  REQUIRE(hub.desk->retry_due(health));
+  CHECK(*hub.desk->retry_due(health) - t0 >= 5'000);
+  CHECK(*hub.desk->retry_due(health) - t0 < 6'000);
+  hub.desk->resend_refused(t0 + 5'500);  // due: taken (no link in this test to send it on)
+  CHECK_FALSE(hub.desk->retry_due(health));
+  hub.desk->on_refused("health", raw(health), static_cast<int>(wire::Error::Code::OVERLOADED));
+  REQUIRE(hub.desk->retry_due(health));
+  CHECK(*hub.desk->retry_due(health) - t0 >= 10'000);
   // Another agency cannot fail police's copy; an unknown id changes nothing.
   hub.desk->on_refused("health", raw(police), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
   hub.desk->on_refused("police", raw(std::string(32, 'b')), static_cast<int>(wire::Error::Code::BAD_SIGNATURE));
@@ -290,6 +300,9 @@ TEST_CASE("refusals: an agency's refusal for good marks its copy failed once, on
   // An answer that comes after all is still recorded and shown.
   CHECK(hub.desk->on_answer(answer_for("police", police)));
   CHECK(status("police") == "answered");
+  // Health's answer ends its retries.
+  CHECK(hub.desk->on_answer(answer_for("health", health)));
+  CHECK_FALSE(hub.desk->retry_due(health));
   // An answered copy is not failed afterwards.
   hub.desk->on_refused("police", raw(police), static_cast<int>(wire::Error::Code::PROTOCOL));
   CHECK(status("police") == "answered");

@@ -91,9 +91,12 @@ struct Identifier {
   value @1 :Text;
 }
 
-# The agent has the enquiry durably and will answer it.
+# Agent to hub: the agent has the enquiry durably and will answer it. Hub to agent: the hub has
+# stored the answer whose body has SHA-256 `answerDigest` (so that an acknowledgement of an
+# answer held for review is not taken for the answer released later under the same id).
 struct Acknowledgement {
   enquiryId @0 :Data;
+  answerDigest @1 :Data;        # hub to agent; empty from older hubs
 }
 
 # An answer, agent to broker. `body` holds the canonical bytes of an AnswerBody message.

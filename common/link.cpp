@@ -63,9 +63,12 @@ std::vector<uint8_t> make_answer_frame(std::span<const uint8_t> enquiry_id, std:
   return encode_frame(builder, limits);
 }
 
-std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits) {
+std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits,
+                                    std::span<const uint8_t> answer_digest) {
   capnp::MallocMessageBuilder builder;
-  builder.initRoot<wire::Message>().initAcknowledgement().setEnquiryId(data(enquiry_id));
+  auto ack = builder.initRoot<wire::Message>().initAcknowledgement();
+  ack.setEnquiryId(data(enquiry_id));
+  if (!answer_digest.empty()) ack.setAnswerDigest(data(answer_digest));
   return encode_frame(builder, limits);
 }
 

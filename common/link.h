@@ -126,7 +126,8 @@ std::vector<uint8_t> make_enquiry_frame(std::span<const uint8_t> id, std::span<c
                                         std::span<const uint8_t> signature, const FrameLimits& limits);
 std::vector<uint8_t> make_answer_frame(std::span<const uint8_t> enquiry_id, std::span<const uint8_t> body,
                                        std::span<const uint8_t> signature, const FrameLimits& limits);
-std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits);
+std::vector<uint8_t> make_ack_frame(std::span<const uint8_t> enquiry_id, const FrameLimits& limits,
+                                    std::span<const uint8_t> answer_digest = {});
 std::vector<uint8_t> make_policy_bundle_frame(const std::string& agreement_id, uint64_t version,
                                               std::string_view document, std::string_view signature,
                                               const FrameLimits& limits);

@@ -639,3 +639,45 @@ TEST_CASE("agent: an answer the hub acknowledged leaves the outbox, one it did n
   CHECK(hub.answer_count(acknowledged) == 1);
   CHECK(hub.answer_count(unacknowledged) == 2);
 }
+
+TEST_CASE("agent: an acknowledgement names the answer it is for: a stale one does not clear the answer released from review",
+          "[e2e][agent]") {
+  TestHub hub;
+  hub.start();
+  hub.import_extract();
+  hub.start_agent();
+  Enquiry e;  // held for review, as in the review test above
+  e.consent = "refused";
+  e.brag = "red";
+  e.fields = {"police.known", "police.domestic-abuse"};
+  e.subjects = {kFourSubjects[0]};
+  const std::string id = hub.send(e);
+  auto interim = hub.answer(id);  // acknowledged by the hub, naming this answer
+  REQUIRE(interim);
+  {
+    std::lock_guard lock(hub.mu);
+    hub.acknowledge_answers = false;  // the released answer is received but not acknowledged
+  }
+  std::string out;
+  REQUIRE(run(hub.agent_cmd("review approve " + id + " --reviewer ds.jones"), &out) == 0);
+  auto released_answer = hub.answer(id, 2);
+  REQUIRE(released_answer);
+  // A late acknowledgement of the interim answer arrives after the release.
+  const auto raw = from_hex(id).value();
+  REQUIRE(hub.listener->send_to("police", make_ack_frame(raw, FrameLimits{}, sha256(interim->body))));
+  std::this_thread::sleep_for(700ms);
+  hub.agent.reset();
+  hub.start_agent();
+  // The released answer is still in the outbox: it comes again on the new connection.
+  auto again = hub.answer(id, 3);
+  INFO(hub.agent->log());
+  REQUIRE(again);
+  CHECK(again->body == released_answer->body);
+  // Now acknowledged by its own digest: gone from the outbox.
+  REQUIRE(hub.listener->send_to("police", make_ack_frame(raw, FrameLimits{}, sha256(released_answer->body))));
+  std::this_thread::sleep_for(700ms);
+  hub.agent.reset();
+  hub.start_agent();
+  std::this_thread::sleep_for(700ms);
+  CHECK(hub.answer_count(id) == 3);
+}
