@@ -1047,7 +1047,10 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
         it.first = first->second;  // follows the first: stored only if that one is on the record
         continue;
       }
-      if (meta["agencies"][it.agency].contains("delivered_ms") || recorded_for(it.enquiry).delivered.count(it.agency)) continue;
+      const auto agencies = meta.find("agencies");
+      const bool delivered = agencies != meta.end() && agencies->is_object() && agencies->contains(it.agency) &&
+                             (*agencies)[it.agency].is_object() && (*agencies)[it.agency].contains("delivered_ms");
+      if (delivered || recorded_for(it.enquiry).delivered.count(it.agency)) continue;
       it.event.type = "enquiry.delivered";
       it.event.actor = "agent:" + it.agency;
       it.event.role = "agent";
