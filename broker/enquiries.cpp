@@ -791,15 +791,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   const std::string status = meta["agencies"][agency].value("status", "");
   if (status == "answered" || status == "declined" || status == "failed") return;
   // On the record already (a store failure after the record, then the refusal again): once.
-  bool on_record = false;
-  if (auto ids = audit_.find("enquiry", enquiry, 100000); ids.ok()) {
-    for (uint64_t idx : *ids) {
-      auto rec = audit_.record(idx);
-      if (!rec.ok()) continue;
-      auto j = json::parse(*rec, nullptr, false);
-      if (j.is_object() && j.value("type", "") == "enquiry.failed" && j.value("agency", "") == agency) on_record = true;
-    }
-  }
+  const bool on_record = on_record_for(enquiry).failed.count(agency) > 0;
   AuditEvent e;
   e.type = "enquiry.failed";
   e.actor = "agent:" + agency;
@@ -845,6 +837,23 @@ std::optional<int64_t> EnquiryDesk::retry_due(const std::string& delivery_hex) c
   auto found = retry_.find(delivery_hex);
   if (found == retry_.end() || !found->second.pending) return std::nullopt;
   return found->second.due_ms;
+}
+
+EnquiryDesk::OnRecord EnquiryDesk::on_record_for(const std::string& enquiry) const {
+  OnRecord out;
+  auto ids = audit_.find("enquiry", enquiry, 100000);
+  if (!ids.ok()) return out;
+  for (uint64_t idx : *ids) {
+    auto rec = audit_.record(idx);
+    if (!rec.ok()) continue;
+    auto j = json::parse(*rec, nullptr, false);
+    if (!j.is_object()) continue;
+    const std::string type = j.value("type", ""), agency = j.value("agency", "");
+    if (type == "answer.received") out.answers.insert(agency + "/" + j.value("digest", ""));
+    if (type == "enquiry.delivered") out.delivered.insert(agency);
+    if (type == "enquiry.failed") out.failed.insert(agency);
+  }
+  return out;
 }
 
 size_t EnquiryDesk::resend_refused(int64_t now_ms) {
@@ -1014,26 +1023,10 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
   //    acknowledged (after a restart on either side), and the same answer is recorded once; so
   //    is a delivery. What is already on the record is read from the audit log itself (the
   //    store may lag behind it after a failure), once per enquiry.
-  struct OnRecord {
-    std::set<std::string> answers;    // "agency/digest"
-    std::set<std::string> delivered;  // agencies
-  };
   std::map<std::string, OnRecord> on_record;
   auto recorded_for = [&](const std::string& enquiry) -> const OnRecord& {
     auto [found, fresh] = on_record.try_emplace(enquiry);
-    if (fresh) {
-      if (auto ids = audit_.find("enquiry", enquiry, 100000); ids.ok()) {
-        for (uint64_t idx : *ids) {
-          auto rec = audit_.record(idx);
-          if (!rec.ok()) continue;
-          auto j = json::parse(*rec, nullptr, false);
-          if (!j.is_object()) continue;
-          const std::string type = j.value("type", "");
-          if (type == "answer.received") found->second.answers.insert(j.value("agency", "") + "/" + j.value("digest", ""));
-          if (type == "enquiry.delivered") found->second.delivered.insert(j.value("agency", ""));
-        }
-      }
-    }
+    if (fresh) found->second = on_record_for(enquiry);
     return found->second;
   };
   std::map<std::string, LinkItem*> first_in_batch;  // "a/<delivery>" or "d/<delivery>" (+ digest) -> first item

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -136,6 +137,12 @@ class EnquiryDesk {
   struct LinkItem;
   static constexpr size_t kMaxLinkQueue = 20'000, kMaxLinkQueueBytes = size_t{256} << 20;
   void post_link(LinkItem item);
+  // What the audit log already holds for an enquiry (the store may lag behind it after a
+  // failure between the two): answers by "agency/digest", deliveries and failures by agency.
+  struct OnRecord {
+    std::set<std::string> answers, delivered, failed;
+  };
+  OnRecord on_record_for(const std::string& enquiry) const;
   void process_link(std::vector<LinkItem>& batch);
   // One item's change to the store and to `meta` (its enquiry's record); sets the item's
   // stored/changed/before.

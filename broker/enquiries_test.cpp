@@ -99,6 +99,13 @@ json request() {
           {"agencies", json::array({{{"agency", "police"}, {"justification", "Possible domestic abuse in the household."}}})}};
 }
 
+// The same enquiry, also to health.
+json request_to_police_and_health() {
+  json req = request();
+  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  return req;
+}
+
 }  // namespace
 
 TEST_CASE("retention: a decided case's content is purged when the agreement's period ends, and the purge is recorded",
@@ -152,8 +159,7 @@ TEST_CASE("link batches: acknowledgements and answers that arrive together are r
           "[enquiries][link]") {
   Hub hub;
   EnquiryActor rita{"rita.r", "researcher", "west"};
-  json req = request();
-  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  json req = request_to_police_and_health();
   auto created = hub.desk->submit(req, rita);
   REQUIRE(std::holds_alternative<json>(created));
   const json out = std::get<json>(created);
@@ -257,8 +263,7 @@ TEST_CASE("refusals: an agency's refusal for good marks its copy failed once, on
           "[enquiries][refused]") {
   Hub hub;
   EnquiryActor rita{"rita.r", "researcher", "west"};
-  json req = request();
-  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  json req = request_to_police_and_health();
   auto created = hub.desk->submit(req, rita);
   REQUIRE(std::holds_alternative<json>(created));
   const json out = std::get<json>(created);
@@ -354,8 +359,7 @@ TEST_CASE("link batches: a repeat is stored only if its first is on the record, 
           "[enquiries][link]") {
   Hub hub;
   EnquiryActor rita{"rita.r", "researcher", "west"};
-  json req = request();
-  req["agencies"].push_back({{"agency", "health"}, {"justification", "Health visitor contact with the family."}});
+  json req = request_to_police_and_health();
   auto first = std::get<json>(hub.desk->submit(req, rita));
   auto second = std::get<json>(hub.desk->submit(request(), rita));
   const std::string id = first["id"], police = first["agencies"]["police"]["delivery"],
