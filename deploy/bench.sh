@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deploy/install-deps.sh
+deploy/install-deps.sh bench
 # BENCH_BUILD=DIR uses an existing build folder as it is configured (e.g. build/, RelWithDebInfo)
 # instead of a Release build in build-bench/.
 bdir=${BENCH_BUILD:-build-bench}

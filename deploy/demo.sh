@@ -31,9 +31,9 @@ keep=0; [ -n "${1:-}" ] && keep=1
 if [ -n "${MASH_DEMO_BIN:-}" ]; then
   HUB_BIN=$MASH_DEMO_BIN
 else
-  deploy/install-deps.sh
+  deploy/install-deps.sh demo
   echo "== building (build/)"
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMASH_BENCHMARKS=OFF > /dev/null
   cmake --build build -j "$(nproc)" --target mash-broker mash-agent mash-audit mash-policy mash-synth > build/demo-build.log 2>&1 \
     || { tail -40 build/demo-build.log; exit 1; }
 fi

@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that building, testing, benchmarking and the demo need, and
-# the npm packages of the web interface (GOV.UK Frontend, in broker/web) and of its browser tests
-# (playwright-core, in tests/browser; the browser itself is Debian's chromium).
+# Installs the Debian 12 packages and npm packages that a task needs, from Debian's own archive
+# and the npm registry only (Debian 12's nodejs 18 and npm 9 are enough for everything here).
+#   deploy/install-deps.sh demo    building and running the demo: the compiler, the libraries,
+#                                  Node.js and npm for GOV.UK Frontend (npm ci in broker/web)
+#   deploy/install-deps.sh test    the above, and what the tests need: Debian's chromium with
+#                                  playwright-core (npm ci in tests/browser), clang 14 for the
+#                                  fuzzer and the sanitizer runtime
+#   deploy/install-deps.sh bench   the test set and Google Benchmark
+#   deploy/install-deps.sh         everything (the same as bench)
 # Idempotent: when everything is present it only checks and returns in a few seconds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+task=${1:-bench}
 
 packages=(
   build-essential cmake ninja-build pkg-config git openssl ca-certificates
-  clang-14 libclang-rt-14-dev
   libboost1.81-dev libssl-dev libsodium-dev capnproto libcapnp-dev liblmdb-dev
-  catch2 libtomlplusplus-dev nlohmann-json3-dev libbenchmark-dev
-  curl jq chromium
+  catch2 libtomlplusplus-dev nlohmann-json3-dev
+  curl jq
 )
-# Node.js and npm, unless a Node.js (with its npm) is installed already, e.g. from NodeSource.
+npm_dirs=(broker/web)
+case "$task" in
+  demo) ;;
+  test|bench)
+    packages+=(clang-14 libclang-rt-14-dev chromium)
+    npm_dirs+=(tests/browser)
+    [ "$task" = test ] || packages+=(libbenchmark-dev)
+    ;;
+  *) echo "usage: deploy/install-deps.sh [demo|test|bench]" >&2; exit 2 ;;
+esac
+# Node.js and npm: Debian's, unless a Node.js with its npm is installed already (from NodeSource,
+# say); any version from 18 on will do.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
   packages+=(nodejs npm)
 fi
@@ -26,15 +43,16 @@ for p in "${packages[@]}"; do
 done
 
 npm_packages() {
-  # playwright-core needs Node.js 20 or later (Debian 12's own nodejs is 18: install a newer one,
-  # e.g. from NodeSource, if this fails).
-  if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-    echo "install-deps: Node.js $(node -v) is too old for the browser tests (need 20 or later)" >&2
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 18 ]; then
+    echo "install-deps: Node.js $(node -v) is too old (need 18 or later, as Debian 12 has)" >&2
     return 1
   fi
   # npm ci installs exactly what package-lock.json says; skipped when node_modules is newer.
+  # The pinned versions must support Node.js 18 (playwright-core 1.61 is the last that does).
   local d
-  for d in broker/web tests/browser; do
+  for d in "${npm_dirs[@]}"; do
     if [ ! -f "$root/$d/node_modules/.package-lock.json" ] ||
        [ "$root/$d/package-lock.json" -nt "$root/$d/node_modules/.package-lock.json" ]; then
       echo "install-deps: npm ci in $d"

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-deploy/install-deps.sh
+deploy/install-deps.sh test
 
 jobs=$(nproc)
 run_suite() {
@@ -23,19 +23,19 @@ run_suite() {
 
 mkdir -p build build-asan
 # The benchmarks are built by deploy/bench.sh, not here.
-run_suite build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMASH_BENCHMARKS=OFF
+run_suite build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMASH_BENCHMARKS=OFF -DMASH_WERROR=ON
 if [ "${MASH_SKIP_SANITIZERS:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # The demo and the browser test drive the same broker code as the end-to-end tests, which do
   # run under the sanitizers; they run once, in the normal build, to keep CI well under 30 min.
-  run_suite build-asan '^(demo|browser): ' -DCMAKE_BUILD_TYPE=Debug -DMASH_SANITIZE=ON -DMASH_BENCHMARKS=OFF
+  run_suite build-asan '^(demo|browser): ' -DCMAKE_BUILD_TYPE=Debug -DMASH_SANITIZE=ON -DMASH_BENCHMARKS=OFF -DMASH_WERROR=ON
 fi
 # The agreement reader under libFuzzer (clang), seeded with the example documents.
 if [ "${MASH_SKIP_FUZZ:-0}" != 1 ] && command -v clang++-14 > /dev/null; then
   echo "== fuzz the agreement reader (libFuzzer, ${MASH_FUZZ_SECONDS:-20} s)"
   cmake -S "$root" -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DMASH_FUZZ=ON -DMASH_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
+    -DMASH_FUZZ=ON -DMASH_BENCHMARKS=OFF -DMASH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
     || { cat build-fuzz.configure.log; exit 1; }
   cmake --build build-fuzz --target agreement_fuzz -j "$jobs"
   corpus=$(mktemp -d)
