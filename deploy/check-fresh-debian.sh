@@ -66,6 +66,19 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$target/etc/resolv.conf"
+# Where this machine reaches the registries through a proxy that re-signs HTTPS (its CA in
+# /usr/local/share/ca-certificates, NODE_EXTRA_CA_CERTS set), the root must trust that CA too:
+# the ca-certificates package adds these files when it is installed. On the open internet there
+# are none, and nothing is copied.
+extra_ca=0
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+  mkdir -p "$target/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$target/usr/local/share/ca-certificates/"
+  extra_ca=$(ls /usr/local/share/ca-certificates/*.crt | wc -l)
+  echo "   copied this machine's $extra_ca local CA certificate(s) (a proxy's) into the root"
+fi
+ca_env=()
+[ -n "${NODE_EXTRA_CA_CERTS:-}" ] && ca_env=(NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS")
 git clone --quiet "$repo" "$target/root/mash-exchange"
 echo "   cloned $(git -C "$repo" rev-parse --short HEAD) (committed work only)"
 [ -z "$(git -C "$repo" status --porcelain)" ] || echo "   note: this checkout has uncommitted changes; they are not in the clone"
@@ -78,10 +91,10 @@ status=0
 for step in "${steps[@]}"; do
   echo "== deploy/$step.sh inside the fresh root (log: $work/$step.log)"
   t0=$(date +%s)
-  # A clean environment, as a root login on a new machine has it.
+  # A clean environment, as a root login on a new machine has it (and this network's CA).
   # shellcheck disable=SC2086
   if chroot "$target" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ${MASH_FRESH_ENV:-} \
+       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${ca_env[@]}" ${MASH_FRESH_ENV:-} \
        bash -c "cd /root/mash-exchange && deploy/$step.sh" < /dev/null > "$work/$step.log" 2>&1; then
     result=passed
   else
