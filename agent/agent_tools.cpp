@@ -109,7 +109,7 @@ Result<PersonFeatures> subject_from_json(std::string_view text) {
     auto j = nlohmann::json::parse(text);
     if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "subject: expected a JSON object");
     static const std::set<std::string> kKeys = {"forenames", "surname", "other_names", "date_of_birth",
-                                                "gender", "postcode", "identifiers", "ref"};
+                                                "gender", "address", "postcode", "uprn", "identifiers", "ref"};
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (!kKeys.count(it.key())) {
         return make_error(ErrorCode::kInvalidArgument, "subject: unknown key '" + it.key() + "'");
@@ -134,8 +134,29 @@ Result<PersonFeatures> subject_from_json(std::string_view text) {
     if (!dob.empty() && !valid_iso_date(dob)) {
       return make_error(ErrorCode::kInvalidArgument, "subject: date_of_birth must be YYYY-MM-DD");
     }
-    return make_features(str(j, "ref").empty() ? "subject" : str(j, "ref"), str(j, "forenames"),
-                         str(j, "surname"), other, dob, str(j, "gender"), str(j, "postcode"), {}, ids);
+    std::string address = str(j, "address");
+    if (auto a = addr::parse_address(address); !a.ok()) {
+      return make_error(ErrorCode::kInvalidArgument, "subject: address: " + a.error().message);
+    }
+    std::string postcode = str(j, "postcode");
+    if (!postcode.empty() && !normalise_postcode(postcode)) {
+      return make_error(ErrorCode::kInvalidArgument, "subject: postcode is not a postcode");
+    }
+    std::string uprn = str(j, "uprn");
+    if (!uprn.empty() && !normalise_uprn(uprn)) {
+      return make_error(ErrorCode::kInvalidArgument, "subject: uprn must be 1 to 12 digits");
+    }
+    PersonDetails d;
+    d.forenames = str(j, "forenames");
+    d.surname = str(j, "surname");
+    d.other_names = std::move(other);
+    d.date_of_birth = dob;
+    d.gender = str(j, "gender");
+    d.address = address;
+    d.postcode = postcode;
+    d.uprn = uprn;
+    d.identifiers = std::move(ids);
+    return make_features(str(j, "ref").empty() ? "subject" : str(j, "ref"), d);
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kInvalidArgument, std::string("subject: ") + e.what());
   }

@@ -186,9 +186,18 @@ Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Re
       if (i.getScheme().size() > 32 || i.getValue().size() > 64) return declined(std::move(d), "malformed-enquiry");
       ids.emplace_back(str_of(i.getScheme()), str_of(i.getValue()));
     }
-    auto features = make_features(sd.ref, str_of(s.getForenames()), str_of(s.getSurname()), other,
-                                  str_of(s.getDateOfBirth()), str_of(s.getGender()), str_of(s.getPostcode()),
-                                  {}, ids);
+    // An address the agent cannot read is left out, not guessed at; the rest still counts.
+    PersonDetails details;
+    details.forenames = str_of(s.getForenames());
+    details.surname = str_of(s.getSurname());
+    details.other_names = std::move(other);
+    details.date_of_birth = str_of(s.getDateOfBirth());
+    details.gender = str_of(s.getGender());
+    details.address = str_of(s.getAddress());
+    details.postcode = str_of(s.getPostcode());
+    details.uprn = str_of(s.getUprn());
+    details.identifiers = std::move(ids);
+    auto features = make_features(sd.ref, details);
     auto m = ctx.matcher->match(*txn, features);
     if (!m.ok()) return m.error();
     sd.outcome = m->outcome;

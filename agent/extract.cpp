@@ -167,45 +167,92 @@ std::optional<std::string> normalise_identifier(std::string_view scheme, std::st
   return v;
 }
 
-PersonFeatures make_features(std::string id, std::string_view forenames, std::string_view surname,
-                             const std::vector<std::string>& other_names, std::string_view dob,
-                             std::string_view gender, std::string_view postcode,
-                             const std::vector<std::string>& previous_postcodes,
-                             const std::vector<std::pair<std::string, std::string>>& identifiers) {
+std::optional<std::string> normalise_postcode(std::string_view text) {
+  if (auto pc = text::parse_uk_postcode(text)) return pc->full;
+  std::string v;
+  for (char c : text) {
+    if (c >= 'a' && c <= 'z') v.push_back(static_cast<char>(c - 32));
+    else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) v.push_back(c);
+    else if (c != ' ' && c != '-' && c != '\t') return std::nullopt;
+  }
+  if (v.size() < 2 || v.size() > 12) return std::nullopt;
+  return v;
+}
+
+std::optional<std::string> normalise_uprn(std::string_view text) {
+  std::string v;
+  for (char c : text) {
+    if (c == ' ') continue;
+    if (c < '0' || c > '9') return std::nullopt;
+    if (v.empty() && c == '0') continue;
+    v.push_back(c);
+  }
+  if (v.empty() || v.size() > 12) return std::nullopt;
+  return v;
+}
+
+PersonFeatures make_features(std::string id, const PersonDetails& d) {
   PersonFeatures p;
   p.id = std::move(id);
-  add_tokens(p.forenames, forenames);
-  add_tokens(p.surnames, surname);
-  for (const auto& other : other_names) {
+  add_tokens(p.forenames, d.forenames);
+  add_tokens(p.surnames, d.surname);
+  for (const auto& other : d.other_names) {
     auto tokens = text::name_tokens(other);
     if (tokens.empty()) continue;
     p.other_surnames.push_back(tokens.back());
     for (size_t i = 0; i + 1 < tokens.size(); ++i) p.other_forenames.push_back(tokens[i]);
   }
-  if (auto d = text::parse_ymd(dob)) p.dob = *d;
+  if (auto dt = text::parse_ymd(d.date_of_birth)) p.dob = *dt;
   std::string g;
-  for (char c : gender) g.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : d.gender) g.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (g == "f" || g == "female") p.gender = 'f';
   else if (g == "m" || g == "male") p.gender = 'm';
   else if (g == "o" || g == "other") p.gender = 'o';
-  if (auto pc = text::parse_uk_postcode(postcode)) p.postcode = pc->full;
-  for (const auto& prev : previous_postcodes) {
-    if (auto pc = text::parse_uk_postcode(prev); pc && pc->full != p.postcode) {
-      if (std::find(p.previous_postcodes.begin(), p.previous_postcodes.end(), pc->full) ==
+  if (auto pc = normalise_postcode(d.postcode)) p.postcode = *pc;
+  for (const auto& prev : d.previous_postcodes) {
+    if (auto pc = normalise_postcode(prev); pc && *pc != p.postcode) {
+      if (std::find(p.previous_postcodes.begin(), p.previous_postcodes.end(), *pc) ==
           p.previous_postcodes.end()) {
-        p.previous_postcodes.push_back(pc->full);
+        p.previous_postcodes.push_back(*pc);
       }
     }
   }
-  for (const auto& [scheme, value] : identifiers) {
+  if (auto a = addr::parse_address(d.address); a.ok()) p.address = std::move(*a);
+  for (const auto& prev : d.previous_addresses) {
+    if (p.previous_addresses.size() >= kMaxPreviousAddresses) break;
+    auto a = addr::parse_address(prev);
+    if (a.ok() && !a->empty() && !(*a == p.address)) p.previous_addresses.push_back(std::move(*a));
+  }
+  if (auto u = normalise_uprn(d.uprn)) p.uprn = *u;
+  for (const auto& [scheme, value] : d.identifiers) {
     if (auto v = normalise_identifier(scheme, value)) p.identifiers.emplace_back(scheme, *v);
   }
   return p;
 }
 
+namespace {
+
+void write_address(Writer& w, const addr::Address& a) {
+  w.str(a.number);
+  w.str(a.sub);
+  w.str(a.street);
+  w.str(a.building);
+  w.str(a.locality);
+  w.str(a.town);
+}
+
+bool read_address(Reader& r, addr::Address& a) {
+  return r.str(a.number) && r.str(a.sub) && r.str(a.street) && r.str(a.building) && r.str(a.locality) &&
+         r.str(a.town);
+}
+
+}  // namespace
+
+// Format 2 adds the address, previous addresses and UPRN after the identifiers; format 1
+// records (extracts imported before) read with none.
 std::string PersonFeatures::encode() const {
   Writer w;
-  w.u64(1);  // format version
+  w.u64(2);  // format version
   w.str(id);
   w.strs(forenames);
   w.strs(surnames);
@@ -221,13 +268,17 @@ std::string PersonFeatures::encode() const {
     w.str(s);
     w.str(v);
   }
+  write_address(w, address);
+  w.u64(previous_addresses.size());
+  for (const auto& a : previous_addresses) write_address(w, a);
+  w.str(uprn);
   return w.take();
 }
 
 Status PersonFeatures::decode_into(std::string_view bytes, PersonFeatures& p) {
   Reader r(bytes);
   uint64_t version = 0, dob = 0, gender = 0, n = 0;
-  if (!r.u64(version) || version != 1 || !r.str(p.id) || !r.strs(p.forenames) ||
+  if (!r.u64(version) || (version != 1 && version != 2) || !r.str(p.id) || !r.strs(p.forenames) ||
       !r.strs(p.surnames) || !r.strs(p.other_forenames) || !r.strs(p.other_surnames) ||
       !r.u64(dob) || !r.u64(gender) || !r.str(p.postcode) || !r.strs(p.previous_postcodes) ||
       !r.u64(n) || n > 16) {
@@ -239,6 +290,18 @@ Status PersonFeatures::decode_into(std::string_view bytes, PersonFeatures& p) {
   p.identifiers.resize(n);
   for (auto& [s, v] : p.identifiers) {
     if (!r.str(s) || !r.str(v)) return corrupt("person");
+  }
+  if (version == 1) {
+    p.address = {};
+    p.previous_addresses.clear();
+    p.uprn.clear();
+  } else {
+    if (!read_address(r, p.address) || !r.u64(n) || n > kMaxPreviousAddresses) return corrupt("person");
+    p.previous_addresses.resize(n);
+    for (auto& a : p.previous_addresses) {
+      if (!read_address(r, a)) return corrupt("person");
+    }
+    if (!r.str(p.uprn)) return corrupt("person");
   }
   if (!r.done()) return corrupt("person");
   return {};
@@ -253,12 +316,14 @@ Result<PersonFeatures> PersonFeatures::decode(std::string_view bytes) {
 std::vector<std::string> blocking_keys(const PersonFeatures& p) {
   std::vector<std::string> keys;
   const std::string year = p.dob.y > 0 ? std::to_string(p.dob.y) : std::string();
+  const std::string initial = p.forenames.empty() ? std::string() : p.forenames[0].substr(0, 1);
   auto add_surname = [&](const std::string& s) {
     if (s.empty()) return;
-    if (!year.empty()) {
-      auto code = text::soundex(s);
-      if (!code.empty()) keys.push_back("p|" + code + "|" + year);
-    }
+    auto code = text::soundex(s);
+    if (code.empty()) return;
+    if (!year.empty()) keys.push_back("p|" + code + "|" + year);
+    // No birth year needed: a wrongly typed date of birth does not hide the record.
+    if (!initial.empty()) keys.push_back("i|" + code + "|" + initial);
   };
   for (const auto& s : p.surnames) add_surname(s);
   for (const auto& s : p.other_surnames) add_surname(s);
@@ -283,6 +348,17 @@ std::vector<std::string> blocking_keys(const PersonFeatures& p) {
   }
   if (!p.postcode.empty()) keys.push_back("c|" + p.postcode);
   for (const auto& pc : p.previous_postcodes) keys.push_back("c|" + pc);
+  // Where the person lives, without the date of birth: the building number with the street,
+  // with the locality and with the postcode.
+  auto add_address = [&](const addr::Address& a, const std::string& postcode) {
+    if (a.number.empty()) return;
+    if (!a.street.empty()) keys.push_back("a|" + a.number + "|" + addr::street_key(a));
+    if (!a.locality.empty()) keys.push_back("l|" + a.number + "|" + a.locality);
+    if (!postcode.empty()) keys.push_back("h|" + a.number + "|" + postcode);
+  };
+  add_address(p.address, p.postcode);
+  for (const auto& a : p.previous_addresses) add_address(a, std::string());
+  if (!p.uprn.empty()) keys.push_back("u|" + p.uprn);
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   // Keys are bounded by LMDB's key size with room for the person id.
@@ -450,7 +526,8 @@ namespace {
 
 constexpr std::string_view kPersonColumns[] = {
     "person_id", "forenames", "surname", "other_names", "date_of_birth", "gender", "address",
-    "postcode", "previous_postcodes", "nhs", "upn", "pnc", "probation", "housing"};
+    "previous_addresses", "postcode", "previous_postcodes", "uprn", "nhs", "upn", "pnc", "probation",
+    "housing"};
 constexpr std::string_view kFactColumns[] = {"person_id", "field",       "value",     "date",
                                              "source",    "record_type", "restricted"};
 constexpr size_t kMaxValueBytes = 4096;
@@ -746,11 +823,8 @@ FactsRead read_facts(const ImportOptions& options, const Mapping& mapping, const
 namespace {
 
 struct PersonRow {
-  std::string id, fore, sur;
-  std::vector<std::string> other_names;
-  std::string dob, gender, postcode;
-  std::vector<std::string> previous_postcodes;
-  std::vector<std::pair<std::string, std::string>> identifiers;
+  std::string id;
+  PersonDetails details;
 };
 
 // Builds the stored form of checked rows on its own thread, in the order they were pushed.
@@ -792,8 +866,7 @@ class PersonBuilder {
     }
   }
   void build(PersonRow& r) {
-    auto f = make_features(std::move(r.id), r.fore, r.sur, r.other_names, r.dob, r.gender, r.postcode,
-                           r.previous_postcodes, r.identifiers);
+    auto f = make_features(std::move(r.id), r.details);
     persons_.add(f.id, f.encode());
     for (const auto& k : blocking_keys(f)) blocks_.add(index_prefix(k) + f.id, {});
     for (const auto& [s, v] : f.identifiers) ids_.add(index_prefix(s + "|" + v) + f.id, {});
@@ -914,9 +987,34 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
         continue;
       }
     }
-    std::string postcode = col(*pcols, "postcode");
-    if (!postcode.empty() && !text::parse_uk_postcode(postcode)) {
-      problems.add(pfile, line, "postcode " + show(postcode) + " is not a UK postcode; kept without it");
+    PersonDetails d;
+    d.postcode = col(*pcols, "postcode");
+    if (!d.postcode.empty() && !normalise_postcode(d.postcode)) {
+      problems.add(pfile, line, "postcode " + show(d.postcode) + " is not a postcode; kept without it");
+    }
+    d.previous_postcodes = split_list(col(*pcols, "previous_postcodes"));
+    for (const auto& pc : d.previous_postcodes) {
+      if (!normalise_postcode(pc)) {
+        problems.add(pfile, line, "previous postcode " + show(pc) + " is not a postcode; kept without it");
+      }
+    }
+    d.address = col(*pcols, "address");
+    if (auto a = addr::parse_address(d.address); !a.ok()) {
+      problems.add(pfile, line, "address: " + a.error().message + "; kept without it");
+    }
+    d.previous_addresses = split_list(col(*pcols, "previous_addresses"));
+    for (const auto& pa : d.previous_addresses) {
+      if (auto a = addr::parse_address(pa); !a.ok()) {
+        problems.add(pfile, line, "previous address: " + a.error().message + "; kept without it");
+      }
+    }
+    if (d.previous_addresses.size() > kMaxPreviousAddresses) {
+      problems.add(pfile, line, "more than " + std::to_string(kMaxPreviousAddresses) +
+                                    " previous addresses; the first " + std::to_string(kMaxPreviousAddresses) + " kept");
+    }
+    d.uprn = col(*pcols, "uprn");
+    if (!d.uprn.empty() && !normalise_uprn(d.uprn)) {
+      problems.add(pfile, line, "uprn " + show(d.uprn) + " is not a UPRN (1 to 12 digits); kept without it");
     }
     std::vector<std::pair<std::string, std::string>> identifiers;
     for (auto scheme : kIdentifierSchemes) {
@@ -936,9 +1034,13 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
       problems.add(pfile, line, "person_id " + show(id) + " appears again; the later row is skipped");
       continue;
     }
-    batch.push_back({std::move(id), std::move(fore), std::move(sur), split_list(col(*pcols, "other_names")),
-                     std::move(dob), std::move(gender), std::move(postcode),
-                     split_list(col(*pcols, "previous_postcodes")), std::move(identifiers)});
+    d.forenames = std::move(fore);
+    d.surname = std::move(sur);
+    d.other_names = split_list(col(*pcols, "other_names"));
+    d.date_of_birth = std::move(dob);
+    d.gender = std::move(gender);
+    d.identifiers = std::move(identifiers);
+    batch.push_back({std::move(id), std::move(d)});
     if (batch.size() == kBatch) builder.push(std::move(batch));
     ++report.persons_imported;
   }

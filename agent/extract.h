@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "address.h"
 #include "engine.h"
 #include "lmdb_store.h"
 #include "result.h"
@@ -31,7 +32,10 @@ inline constexpr std::string_view kIdentifierSchemes[] = {"nhs", "upn", "pnc", "
 // others: upper case without spaces). nullopt if it is not a usable identifier of that scheme.
 std::optional<std::string> normalise_identifier(std::string_view scheme, std::string_view value);
 
-// What matching knows about a person: normalised tokens, parsed date and postcodes.
+// At most this many previous addresses are kept per person (the most recent first).
+inline constexpr size_t kMaxPreviousAddresses = 8;
+
+// What matching knows about a person: normalised tokens, parsed date, postcodes and addresses.
 struct PersonFeatures {
   std::string id;
   std::vector<std::string> forenames;        // tokens, first given name first
@@ -40,8 +44,13 @@ struct PersonFeatures {
   std::vector<std::string> other_surnames;
   text::Ymd dob;                             // y == 0 when unknown
   char gender = 0;                           // 'f', 'm', 'o', or 0 when unknown
-  std::string postcode;                      // normalised full postcode, or empty
+  // Normalised postcode: a UK one as "SW1A 1AA" (always with its space), any other as its
+  // letters and digits in upper case ("2119"); empty when unknown.
+  std::string postcode;
   std::vector<std::string> previous_postcodes;
+  addr::Address address;                     // empty when unknown
+  std::vector<addr::Address> previous_addresses;
+  std::string uprn;                          // Unique Property Reference Number, digits, or empty
   std::vector<std::pair<std::string, std::string>> identifiers;  // (scheme, normalised value)
 
   std::string encode() const;
@@ -50,17 +59,39 @@ struct PersonFeatures {
   static Status decode_into(std::string_view bytes, PersonFeatures& out);
 };
 
-// Builds features from a person's details as given (by the agency's extract or an enquiry).
-// `other_names` are whole names ("forenames surname"); unusable postcodes are dropped.
-PersonFeatures make_features(std::string id, std::string_view forenames, std::string_view surname,
-                             const std::vector<std::string>& other_names, std::string_view dob,
-                             std::string_view gender, std::string_view postcode,
-                             const std::vector<std::string>& previous_postcodes,
-                             const std::vector<std::pair<std::string, std::string>>& identifiers);
+// A person's details as given, by the agency's extract or an enquiry, before normalising.
+struct PersonDetails {
+  std::string forenames, surname;
+  std::vector<std::string> other_names;  // whole names, "forenames surname"
+  std::string date_of_birth;             // YYYY-MM-DD
+  std::string gender;
+  std::string address;                   // one line
+  std::vector<std::string> previous_addresses;
+  std::string postcode;
+  std::vector<std::string> previous_postcodes;
+  std::string uprn;
+  std::vector<std::pair<std::string, std::string>> identifiers;  // (scheme, value as given)
+};
+
+// Builds features from a person's details. Values that cannot be used (a date that is not one,
+// an address line that does not parse, an invalid identifier) are left out: callers that must
+// report them check first (check_postcode, addr::parse_address, normalise_uprn,
+// normalise_identifier).
+PersonFeatures make_features(std::string id, const PersonDetails& details);
+
+// A postcode for comparison: a valid UK postcode normalised ("SW1A 1AA"); any other as its
+// letters and digits in upper case, 2 to 12 of them ("2119", "75008"); nullopt when it has
+// none of that (only punctuation, or too long).
+std::optional<std::string> normalise_postcode(std::string_view text);
+
+// A UPRN: 1 to 12 digits (leading zeros dropped); nullopt otherwise.
+std::optional<std::string> normalise_uprn(std::string_view text);
 
 // The blocking keys of a person (deduplicated): phonetic surname + birth year, date of birth
 // with day and month in either order, nickname-normalised forename + birth year, sorted name
-// tokens, and each postcode.
+// tokens, each postcode; and keys that need no date of birth, so that a wrongly typed one does
+// not hide the true record: phonetic surname + forename initial, building number + street,
+// building number + locality, postcode + building number, and the UPRN.
 std::vector<std::string> blocking_keys(const PersonFeatures& p);
 
 struct Fact {

@@ -115,6 +115,34 @@ TEST_CASE("import: bad rows are reported with file and line, good rows still go 
   CHECK((*facts)[1].restricted);
 }
 
+TEST_CASE("import: an address, UPRN or postcode that cannot be used is reported and left out", "[extract]") {
+  TestExtract x(TestExtract::WholeFile{
+      "person_id,forenames,surname,date_of_birth,address,previous_addresses,postcode,uprn\n"
+      "P1,Ann,Ames,2001-01-01,\"14 Acacia Rd, Hammersmith\",\"3 Mill Lane; 12, 4\",W6 9AA,100023336956\n"
+      "P2,Ben,Bell,2001-01-01,\"14, 2\",,!!!,12ab\n"    // line 3: only numbers; no postcode; no UPRN
+      "P3,Cat,Cole,2001-01-01,,,2119,\n"});              // a postcode that is not a UK one is kept
+  CHECK(x.report.persons_imported == 3);
+  CHECK(has_problem(x.report, "persons.csv:2: previous address: address has no street, building or place name"));
+  CHECK(has_problem(x.report, "persons.csv:3: address: address has no street, building or place name; kept without it"));
+  CHECK(has_problem(x.report, "persons.csv:3: postcode '!!!' is not a postcode; kept without it"));
+  CHECK(has_problem(x.report, "persons.csv:3: uprn '12ab' is not a UPRN (1 to 12 digits); kept without it"));
+  CHECK(x.report.problem_count == 4);
+  auto txn = x.store->begin_read();
+  auto p1 = x.store->person(*txn, "P1").value();
+  REQUIRE(p1);
+  CHECK(p1->address.street == "acacia road");
+  CHECK(p1->address.number == "14");
+  REQUIRE(p1->previous_addresses.size() == 1);
+  CHECK(p1->previous_addresses[0].street == "mill lane");
+  CHECK(p1->uprn == "100023336956");
+  auto p2 = x.store->person(*txn, "P2").value();
+  REQUIRE(p2);
+  CHECK(p2->address.empty());
+  CHECK(p2->postcode.empty());
+  CHECK(p2->uprn.empty());
+  CHECK(x.store->person(*txn, "P3").value()->postcode == "2119");
+}
+
 TEST_CASE("import: a refused file, --strict or --dry-run change nothing", "[extract]") {
   TestExtract x(kGoodPersons, "P1,police.known,yes,2024-01-01,,,\n");
   auto count = [&] {
@@ -221,8 +249,19 @@ TEST_CASE("import: a mapping file renames the agency's columns, a bad mapping is
 }
 
 TEST_CASE("features: encode and decode round-trip, damaged bytes are refused", "[extract]") {
-  auto f = make_features("id-1", "Mary-Jane", "O'Brien", {"Mary Smith"}, "2001-02-03", "F", "sw1a1aa", {"W6 9AA"},
-                         {{"nhs", "9434765919"}, {"upn", "a123"}});
+  PersonDetails d;
+  d.forenames = "Mary-Jane";
+  d.surname = "O'Brien";
+  d.other_names = {"Mary Smith"};
+  d.date_of_birth = "2001-02-03";
+  d.gender = "F";
+  d.address = "Flat 2, 14 Acacia Rd, Hammersmith, London";
+  d.previous_addresses = {"3 Mill Lane, Fulham"};
+  d.postcode = "sw1a1aa";
+  d.previous_postcodes = {"W6 9AA"};
+  d.uprn = "00100023336956";
+  d.identifiers = {{"nhs", "9434765919"}, {"upn", "a123"}};
+  auto f = make_features("id-1", d);
   CHECK(f.forenames == std::vector<std::string>{"mary", "jane"});
   CHECK(f.surnames == std::vector<std::string>{"obrien"});
   CHECK(f.postcode == "SW1A 1AA");
@@ -234,6 +273,12 @@ TEST_CASE("features: encode and decode round-trip, damaged bytes are refused", "
   CHECK(back->encode() == bytes);
   CHECK_FALSE(PersonFeatures::decode(bytes.substr(0, bytes.size() - 1)).ok());
   CHECK_FALSE(PersonFeatures::decode(bytes + "x").ok());
+  CHECK(f.address.street == "acacia road");
+  CHECK(f.address.sub == "2");
+  REQUIRE(f.previous_addresses.size() == 1);
+  CHECK(f.uprn == "100023336956");  // leading zeros dropped
+  CHECK(back->address == f.address);
+  CHECK(back->previous_addresses == f.previous_addresses);
   auto keys = blocking_keys(f);
   CHECK(std::find(keys.begin(), keys.end(), "d|20010203") != keys.end());
   CHECK(std::find(keys.begin(), keys.end(), "p|O165|2001") != keys.end());

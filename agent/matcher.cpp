@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 namespace mash::agent {
@@ -45,6 +46,32 @@ constexpr double kPostPrevious = 4.5;
 constexpr double kPostSector = 3.0;
 constexpr double kPostDistrict = 1.5;
 constexpr double kPostDiffer = -2.5;      // people move (m ~0.15): weak evidence against
+
+constexpr double kPostOther = 4.0;        // a postcode that is not a UK one, the same on both sides
+
+// Addresses (address.h levels). A full address is rarer than a full postcode, but the people of
+// one household share it: see combine_residence and the forename guard in score().
+// The street's level, then the building name and the locality added, the sum kept within
+// [kAddrFloor, kAddrCap].
+constexpr double kAddrExact = 8.0;        // also the same UPRN (which stands alone: 9 bits)
+constexpr double kAddrNumberStreet = 7.0;
+constexpr double kAddrNumberStreetSimilar = 6.0;
+constexpr double kAddrStreetNumberMissing = 5.0;
+constexpr double kAddrStreet = 2.0;       // a neighbour's number
+constexpr double kAddrStreetSimilar = 1.5;
+constexpr double kAddrPrevious = 5.0;     // the number and street of a previous address
+constexpr double kAddrDiffer = -1.5;      // both give a street and they differ: people move
+constexpr double kUprnSame = 9.0;
+constexpr double kUprnDiffer = -3.0;
+constexpr double kBuildingSame = 3.0;
+constexpr double kBuildingSimilar = 2.0;
+constexpr double kBuildingDiffer = -0.5;
+constexpr double kLocalitySame = 2.0;
+constexpr double kLocalitySimilar = 1.5;
+constexpr double kLocalityDiffer = -0.5;
+constexpr double kAddrCap = 11.0;
+constexpr double kResidenceWithoutDob = 2.0;  // at most, when one side gives no date of birth
+constexpr double kAddrFloor = -4.0;
 
 constexpr double kGenderAgree = 0.3;
 constexpr double kGenderDiffer = -4.0;
@@ -161,10 +188,20 @@ std::string_view sector(std::string_view full) {
   return sp == std::string_view::npos ? full : full.substr(0, sp + 2);
 }
 
+bool uk_postcode(const std::string& normalised) { return normalised.find(' ') != std::string::npos; }
+
 Part compare_postcode(const PersonFeatures& s, const PersonFeatures& c) {
   if (s.postcode.empty() || c.postcode.empty()) {
     if (!s.postcode.empty() && contains(c.previous_postcodes, s.postcode)) return {"previous", kPostPrevious};
     return {"missing", 0};
+  }
+  if (!uk_postcode(s.postcode) || !uk_postcode(c.postcode)) {
+    // Not UK postcodes: their parts mean nothing here, so exact or different.
+    if (s.postcode == c.postcode) return {"exact-other", kPostOther};
+    if (contains(c.previous_postcodes, s.postcode) || contains(s.previous_postcodes, c.postcode)) {
+      return {"previous", kPostPrevious};
+    }
+    return {"different", kPostDiffer};
   }
   if (s.postcode == c.postcode) return {"exact", kPostFull};
   if (contains(c.previous_postcodes, s.postcode) || contains(s.previous_postcodes, c.postcode)) {
@@ -173,6 +210,106 @@ Part compare_postcode(const PersonFeatures& s, const PersonFeatures& c) {
   if (sector(s.postcode) == sector(c.postcode)) return {"sector", kPostSector};
   if (district(s.postcode) == district(c.postcode)) return {"district", kPostDistrict};
   return {"different", kPostDiffer};
+}
+
+// The street's part of the address comparison.
+Part street_part(addr::AddressLevel level, const addr::Address& a, const addr::Address& b) {
+  switch (level) {
+    case addr::AddressLevel::kExact: return {"exact", kAddrExact};
+    case addr::AddressLevel::kNumberStreet: return {"number-street", kAddrNumberStreet};
+    case addr::AddressLevel::kNumberStreetSimilar: return {"number-street-similar", kAddrNumberStreetSimilar};
+    case addr::AddressLevel::kStreetNumberMissing: return {"street-number-missing", kAddrStreetNumberMissing};
+    case addr::AddressLevel::kStreet: return {"street", kAddrStreet};
+    case addr::AddressLevel::kStreetSimilar: return {"street-similar", kAddrStreetSimilar};
+    case addr::AddressLevel::kLocality:
+    case addr::AddressLevel::kDifferent:
+      // The locality and building are weighed on their own below.
+      if (!a.street.empty() && !b.street.empty()) return {"different", kAddrDiffer};
+      return {"no-street", 0};
+    case addr::AddressLevel::kMissing: break;
+  }
+  return {"missing", 0};
+}
+
+Part part_level(addr::PartLevel level, double same, double similar, double differ) {
+  switch (level) {
+    case addr::PartLevel::kSame: return {"exact", same};
+    case addr::PartLevel::kSimilar: return {"similar", similar};
+    case addr::PartLevel::kDifferent: return {"different", differ};
+    case addr::PartLevel::kMissing: break;
+  }
+  return {"missing", 0};
+}
+
+bool same_house(addr::AddressLevel level) {
+  return level == addr::AddressLevel::kExact || level == addr::AddressLevel::kNumberStreet ||
+         level == addr::AddressLevel::kNumberStreetSimilar;
+}
+
+// The address as three parts (street with number, building name, locality), each with its
+// weight; `capped` is what keeps their sum within [kAddrFloor, kAddrCap].
+struct AddressParts {
+  Part street{"missing", 0}, building{"missing", 0}, locality{"missing", 0};
+  double capped = 0;
+  double total() const { return street.weight + building.weight + locality.weight + capped; }
+};
+
+AddressParts compare_address(const PersonFeatures& s, const PersonFeatures& c) {
+  AddressParts out;
+  if (!s.uprn.empty() && !c.uprn.empty()) {
+    // A UPRN names a property exactly; it says where someone lives, not who they are.
+    out.street = s.uprn == c.uprn ? Part{"uprn", kUprnSame} : Part{"different-uprn", kUprnDiffer};
+    return out;
+  }
+  const addr::AddressLevel level = addr::compare_addresses(s.address, c.address);
+  if (level == addr::AddressLevel::kMissing) {
+    // The subject's address is where the agency knew them before, or the other way round.
+    auto previous = [&](const addr::Address& a, const std::vector<addr::Address>& list) {
+      for (const auto& b : list) {
+        if (same_house(addr::compare_addresses(a, b))) return true;
+      }
+      return false;
+    };
+    if ((!s.address.empty() && previous(s.address, c.previous_addresses)) ||
+        (!c.address.empty() && previous(c.address, s.previous_addresses))) {
+      out.street = {"previous", kAddrPrevious};
+    }
+    return out;
+  }
+  out.street = street_part(level, s.address, c.address);
+  if (!same_house(level)) {
+    for (const auto& b : c.previous_addresses) {
+      if (same_house(addr::compare_addresses(s.address, b))) {
+        out.street = {"previous", kAddrPrevious};
+        return out;
+      }
+    }
+  }
+  out.building = part_level(addr::compare_building(s.address, c.address), kBuildingSame, kBuildingSimilar,
+                            kBuildingDiffer);
+  out.locality = part_level(addr::compare_locality(s.address, c.address), kLocalitySame, kLocalitySimilar,
+                            kLocalityDiffer);
+  // On another street, the same district is weak evidence (the postcode's district says it too).
+  if (std::string_view(out.street.level) == "different" && out.locality.weight > 0) {
+    out.locality.weight = 0.5;
+  }
+  const double sum = out.total();
+  out.capped = std::clamp(sum, kAddrFloor, kAddrCap) - sum;
+  return out;
+}
+
+// The address and the postcode say much the same thing (where the person lives): counted
+// apart they would add up to more than the evidence holds. The stronger of two agreeing (or two
+// disagreeing) parts counts in full and the other for a quarter; a disagreement beside an
+// agreement (a typo in one of them) counts for half. Returns the postcode's share.
+double postcode_share(double address, double postcode) {
+  if (address == 0 || postcode == 0) return postcode;
+  const bool same_sign = (address > 0) == (postcode > 0);
+  if (same_sign) {
+    double total = std::abs(address) >= std::abs(postcode) ? address + postcode / 4 : postcode + address / 4;
+    return total - address;
+  }
+  return postcode > 0 ? postcode + address / 2 - address : postcode / 2;
 }
 
 }  // namespace
@@ -198,16 +335,44 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
   };
   Part fore = compare_forename(s, c, tf_adjust(forename_count, persons, kForeTypical, kForeTfRange));
   Part sur = compare_surname(s, c, tf_adjust(surname_count, persons, kSurTypical, kSurTfRange));
-  double straight = fore.weight + sur.weight;
-  if (straight < 0 && swapped(s, c)) {
+  const bool names_swapped = fore.weight + sur.weight < 0 && swapped(s, c);
+  if (names_swapped) {
     add("names", {"swapped", kForeExact + kSurExact - kSwapPenalty});
   } else {
     add("forename", fore);
     add("surname", sur);
   }
   if (Part middle = compare_middle(s, c); middle.weight != 0) add("middle_name", middle);
-  add("date_of_birth", compare_dob(s, c));
-  add("postcode", compare_postcode(s, c));
+  const Part dob = compare_dob(s, c);
+  add("date_of_birth", dob);
+  AddressParts address = compare_address(s, c);
+  Part postcode = compare_postcode(s, c);
+  // People of one household share an address; what tells them apart is the forename and the
+  // date of birth. When either clearly differs (a sibling, a twin, a parent with the child's
+  // name), living at the same place is no evidence that this is the same person; when the date
+  // of birth is not known on one side, it counts for little (a father and son of one name).
+  const bool names_differ = !names_swapped && std::string_view(fore.level) == "different";
+  const bool household = names_differ || std::string_view(dob.level) == "different";
+  if (!household && std::string_view(dob.level) == "missing") {
+    for (Part* p : {&address.street, &address.building, &address.locality, &postcode}) {
+      if (p->weight > kResidenceWithoutDob) p->weight = kResidenceWithoutDob;
+    }
+    const double sum = address.street.weight + address.building.weight + address.locality.weight;
+    address.capped = std::min(sum, kResidenceWithoutDob) - sum;
+    if (postcode.weight > 0 && address.total() > 0) postcode = {postcode.level, 0};  // the cap is for both
+  }
+  if (household) {
+    for (Part* p : {&address.street, &address.building, &address.locality, &postcode}) {
+      if (p->weight > 0) *p = {"household", 0};
+    }
+    const double sum = address.street.weight + address.building.weight + address.locality.weight;
+    address.capped = std::clamp(sum, kAddrFloor, kAddrCap) - sum;
+  }
+  if (std::string_view(address.street.level) != "missing") add("address", address.street);
+  if (std::string_view(address.building.level) != "missing") add("building", address.building);
+  if (std::string_view(address.locality.level) != "missing") add("locality", address.locality);
+  if (address.capped != 0) add("address", {"capped", address.capped});
+  add("postcode", {postcode.level, postcode_share(address.total(), postcode.weight)});
   if (s.gender != 0 && c.gender != 0) {
     add("gender", s.gender == c.gender ? Part{"agree", kGenderAgree} : Part{"different", kGenderDiffer});
   }

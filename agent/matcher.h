@@ -6,7 +6,11 @@
 // likelihood ratio m/u) per compared field and level, summed. Names use Jaro-Winkler levels,
 // nicknames and a swapped-names level, with a bounded term-frequency adjustment so a rare
 // surname counts for more than "Smith"; dates use exact / day-month swap / one edit / near;
-// postcodes full / previous address / sector / district.
+// postcodes full / previous address / sector / district (a postcode that is not a UK one: exact
+// or different); addresses by address.h's levels (or an exact UPRN), a previous address, and
+// combined with the postcode so that one home is not counted twice. When the forenames clearly
+// differ, a shared address or postcode counts for nothing (siblings, twins and parents share
+// them).
 //
 // Outcomes: kMatched above the automatic threshold when no other candidate is within `margin`
 // bits; kPossible for the review band or two candidates too close to call (only the count

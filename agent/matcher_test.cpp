@@ -26,7 +26,14 @@ const char* kPersons =
 PersonFeatures subject(const std::string& fore, const std::string& sur, const std::string& dob,
                        const std::string& postcode,
                        std::vector<std::pair<std::string, std::string>> ids = {}, const std::string& gender = "") {
-  return make_features("s1", fore, sur, {}, dob, gender, postcode, {}, ids);
+  PersonDetails d;
+  d.forenames = fore;
+  d.surname = sur;
+  d.date_of_birth = dob;
+  d.gender = gender;
+  d.postcode = postcode;
+  d.identifiers = std::move(ids);
+  return make_features("s1", d);
 }
 
 MatchResult run(TestExtract& x, const PersonFeatures& s) {
@@ -153,7 +160,7 @@ TEST_CASE("matching: a double forename put in the surname field still matches", 
   TestExtract x("S1,Pearson,Zachary Finley,,2015-02-20,male,,NW10 0WS,SW1P 2GP,,,,,\n"
                 "S2,Lily,Pearson,,2018-03-27,female,,SW1P 2GP,,,,,,\n",
                 "");
-  auto subject_f = make_features("s", "Zachary Finley", "Pearson", {}, "2015-02-20", "", "SW1P 2GP", {}, {});
+  auto subject_f = subject("Zachary Finley", "Pearson", "2015-02-20", "SW1P 2GP");
   auto record = x.store->begin_read();
   auto stored = x.store->person(*record, "S1").value();
   REQUIRE(stored);
@@ -166,4 +173,96 @@ TEST_CASE("matching: a double forename put in the surname field still matches", 
   auto r = run(x, subject_f);
   CHECK(r.outcome == MatchOutcome::kMatched);
   CHECK(r.person_ids == std::vector<std::string>{"S1"});
+}
+
+namespace {
+
+// Persons with addresses (and a UPRN, and postcodes that are not UK ones) in the columns that
+// the header of test_extract.h does not have.
+TestExtract address_extract() {
+  return TestExtract(TestExtract::WholeFile{
+      "person_id,forenames,surname,date_of_birth,address,previous_addresses,postcode,uprn\n"
+      "A1,Keira,Lindqvist,1990-06-01,\"Flat 2, 14 Acacia Rd, Hammersmith\",,W6 9AA,100023336956\n"
+      "A2,Tomasz,Lindqvist,1990-06-01,\"Flat 2, 14 Acacia Rd, Hammersmith\",,W6 9AA,100023336956\n"  // twin
+      "A3,Wayne,Drummond,1962-03-09,\"7 Mill Lane, Fulham\",,SW6 2XY,\n"
+      "B1,Mitchell,Greenhalgh,1956-04-09,\"delmar, 7 wallaby place, cleveland\",,2119,\n"
+      "B2,Harley,Mcconachie,1908-04-19,\"177 pridham street, milton\",\"3 Old Road, Putney\",3165,\n"});
+}
+
+PersonFeatures with_address(const std::string& fore, const std::string& sur, const std::string& dob,
+                            const std::string& address, const std::string& postcode, const std::string& uprn = "") {
+  PersonDetails d;
+  d.forenames = fore;
+  d.surname = sur;
+  d.date_of_birth = dob;
+  d.address = address;
+  d.postcode = postcode;
+  d.uprn = uprn;
+  return make_features("s1", d);
+}
+
+std::string level_of(const MatchResult& r, const std::string& field) {
+  if (r.top.empty()) return "";
+  for (const auto& e : r.top[0].evidence) {
+    if (e.field == field) return e.level;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("matching: addresses, postcodes that are not UK ones and UPRNs are evidence", "[matcher]") {
+  TestExtract x = address_extract();
+  // A wrongly typed date of birth, a surname typo and a postcode that is not a UK one: the
+  // address (a missing space, the street type spelt out) and the postcode find the person.
+  auto r = run(x, with_address("Mitchell", "Greenhalg", "1965-04-09", "Delmar, 7 Wallaby Pl, Cleveland", "2119"));
+  REQUIRE_FALSE(r.top.empty());
+  CHECK(r.top[0].person_id == "B1");
+  CHECK(level_of(r, "address") == "exact");
+  CHECK(level_of(r, "building") == "exact");
+  CHECK(level_of(r, "postcode") == "exact-other");
+  auto m = run(x, with_address("Harley", "Mcconachie", "1908-04-19", "177 Pridhamstreet, Milton", "3165"));
+  CHECK(m.outcome == MatchOutcome::kMatched);
+  CHECK(level_of(m, "address") == "exact");
+  // Another postcode that is not a UK one counts against, weakly.
+  auto other = run(x, with_address("Harley", "Mcconachie", "1908-04-19", "", "3166"));
+  CHECK(level_of(other, "postcode") == "different");
+  // A previous address.
+  auto prev = run(x, with_address("Harley", "Mcconachie", "1908-04-19", "3 Old Rd, Putney", ""));
+  CHECK(level_of(prev, "address") == "previous");
+  // The same UPRN is the same property.
+  auto u = run(x, with_address("Keira", "Lindqvist", "1990-06-01", "", "", "100023336956"));
+  CHECK(level_of(u, "address") == "uprn");
+  CHECK(u.person_ids == std::vector<std::string>{"A1"});
+}
+
+TEST_CASE("matching: a shared home does not make a sibling or a parent the person asked about", "[matcher]") {
+  TestExtract x = address_extract();
+  // A twin the agency does not hold: same surname, birthday, flat and UPRN as A1 and A2, another
+  // forename. Living there counts for nothing when the forename differs.
+  auto twin = run(x, with_address("Freya", "Lindqvist", "1990-06-01", "Flat 2, 14 Acacia Road, Hammersmith", "W6 9AA",
+                                  "100023336956"));
+  CHECK(twin.outcome != MatchOutcome::kMatched);
+  REQUIRE_FALSE(twin.top.empty());
+  CHECK(level_of(twin, "address") == "household");
+  // The son of the same name at his father's address, another date of birth: not the father.
+  auto son = run(x, with_address("Wayne", "Drummond", "1989-11-10", "7 Mill Lane, Fulham", "SW6 2XY"));
+  CHECK(son.outcome != MatchOutcome::kMatched);
+  // With no date of birth, name and address alone stay below the automatic threshold.
+  auto no_dob = run(x, with_address("Wayne", "Drummond", "", "7 Mill Lane, Fulham", "SW6 2XY"));
+  CHECK(no_dob.outcome != MatchOutcome::kMatched);
+  // With it, the father matches.
+  auto father = run(x, with_address("Wayne", "Drummond", "1962-03-09", "7 Mill Lane, Fulham", "SW6 2XY"));
+  CHECK(father.person_ids == std::vector<std::string>{"A3"});
+}
+
+TEST_CASE("blocking: keys without the birth year find a record whose date was mistyped", "[matcher]") {
+  auto f = with_address("Mitchell", "Greenhalgh", "1956-04-09", "delmar, 7 wallaby place, cleveland", "2119", "12");
+  auto keys = blocking_keys(f);
+  auto has = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) != keys.end(); };
+  CHECK(has("i|G654|m"));              // phonetic surname + forename initial
+  CHECK(has("a|7|wallabyplace"));      // number + street
+  CHECK(has("l|7|cleveland"));         // number + locality
+  CHECK(has("h|7|2119"));              // number + postcode
+  CHECK(has("u|12"));
 }

@@ -37,6 +37,25 @@ struct TestExtract {
     store = std::move(s).value();
     load(persons_rows, facts_rows, agency, agreement);
   }
+  // A persons.csv given whole, header included (for columns kPersonsHeader does not have), and
+  // no facts.
+  struct WholeFile {
+    std::string persons_csv;
+  };
+  explicit TestExtract(const WholeFile& file) {
+    auto s = ExtractStore::open(dir.path() / "extract", size_t{1} << 30);
+    REQUIRE(s.ok());
+    store = std::move(s).value();
+    mash::testing::write_file(dir.path() / "persons.csv", file.persons_csv);
+    mash::testing::write_file(dir.path() / "facts.csv", kFactsHeader);
+    ImportOptions opts;
+    opts.persons = dir.path() / "persons.csv";
+    opts.facts = dir.path() / "facts.csv";
+    auto r = import_extract(*store, opts);
+    INFO((r.ok() ? std::string() : r.error().message));
+    REQUIRE(r.ok());
+    report = *r;
+  }
   void load(const std::string& persons_rows, const std::string& facts_rows, const std::string& agency = "police",
             const policy::Agreement* agreement = nullptr) {
     mash::testing::write_file(dir.path() / "persons.csv", kPersonsHeader + persons_rows);

@@ -84,6 +84,7 @@ struct Subject {
   postcode @7 :Text;
   address @8 :Text;
   identifiers @9 :List(Identifier);
+  uprn @10 :Text;               # Unique Property Reference Number of the address, if known
 }
 
 struct Identifier {

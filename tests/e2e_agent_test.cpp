@@ -559,6 +559,17 @@ TEST_CASE("agent: malformed extracts are reported and change nothing", "[e2e][ag
   write_file(d / "bad.json", R"({"surname": "A", "identifiers": {"nhs": "9434765918"}})");
   CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
   CHECK(out.find("check digit") != std::string::npos);
+  write_file(d / "bad.json", R"({"surname": "A", "address": "14, 2"})");
+  CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
+  CHECK(out.find("subject: address: address has no street, building or place name") != std::string::npos);
+  write_file(d / "bad.json", R"({"surname": "A", "uprn": "12ab"})");
+  CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
+  CHECK(out.find("subject: uprn must be 1 to 12 digits") != std::string::npos);
+  // An address is taken and shown in the evidence.
+  write_file(d / "addressed.json",
+             R"({"forenames": "Amelia", "surname": "Okonkwo", "date_of_birth": "2016-03-04", "address": "1 Test Street"})");
+  REQUIRE(run(hub.agent_cmd("match --subject " + shell_quote((d / "addressed.json").string())), &out) == 0);
+  CHECK(out.find("records: C1") != std::string::npos);
 }
 
 TEST_CASE("agent: doctor checks each part and names the fix", "[e2e][agent]") {

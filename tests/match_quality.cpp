@@ -2,7 +2,9 @@
 // data with ground truth. Builds a real extract (LMDB, in a temporary folder) and asks the real
 // matcher about each query record. Figures go in BENCHMARKS.md with the command that made them.
 //
-//   match-quality febrl FILE [--automatic N --review N --margin N] [--min-precision P]
+//   match-quality febrl FILE [--fields all|names] [--automatic N --review N --margin N] [--min-precision P]
+//       --fields all (the default): names, date of birth, the address as one line and the
+//       postcode; names: names and date of birth only.
 //       FEBRL-style data (rec-N-org / rec-N-dup-K): the originals of even N form the extract;
 //       every duplicate is a query. A duplicate of an even N should match its original; one of
 //       an odd N has nobody to match, so any match is a false one.
@@ -11,7 +13,9 @@
 //       agency records are the referral's person.
 //
 // --min-precision / --min-recall make it exit 1 when the figure falls short (for tests).
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +39,7 @@ namespace {
 struct Tally {
   uint64_t queries = 0, should_match = 0, true_matches = 0, false_matches = 0, possible = 0,
            possible_with_truth = 0, no_record = 0, missed = 0;
+  uint64_t blocked = 0;  // queries whose true record shares a blocking key with them
   std::vector<double> micros;
 
   void print(const std::string& label, std::ostream& out) const {
@@ -55,6 +60,11 @@ struct Tally {
                   (unsigned long long)possible_with_truth, (unsigned long long)no_record, label.c_str(), precision,
                   recall, pct(0.5), pct(0.99));
     out << buf;
+    if (blocked > 0) {
+      std::snprintf(buf, sizeof buf, "%s: blocking recall %.4f (true record shares a blocking key)\n", label.c_str(),
+                    should_match == 0 ? 1.0 : double(blocked) / double(should_match));
+      out << buf;
+    }
   }
   double precision() const {
     return true_matches + false_matches == 0 ? 1.0 : double(true_matches) / double(true_matches + false_matches);
@@ -68,6 +78,7 @@ struct Tally {
     possible += o.possible;
     possible_with_truth += o.possible_with_truth;
     no_record += o.no_record;
+    blocked += o.blocked;
     micros.insert(micros.end(), o.micros.begin(), o.micros.end());
   }
 };
@@ -117,6 +128,7 @@ std::string febrl_date(const std::string& d) {
 struct Args {
   MatchThresholds thresholds;
   double min_precision = 0, min_recall = 0;
+  std::string febrl_fields = "all";  // --fields names: names and date of birth only
   std::vector<std::string> agencies = {"police", "health", "education", "probation", "housing"};
 };
 
@@ -146,10 +158,38 @@ MatchResult timed_match(const Matcher& m, const Txn& txn, const PersonFeatures& 
   return *r;
 }
 
+// A FEBRL address as one line in UK order: the building (address_2), the number and street,
+// the suburb as the locality. The state is left out (it is as coarse as a county).
+std::string febrl_address(std::map<std::string, std::string>& r) {
+  std::string line;
+  auto part = [&](const std::string& s) {
+    if (s.find_first_not_of(' ') == std::string::npos) return;
+    if (!line.empty()) line += ", ";
+    line += s;
+  };
+  part(r["address_2"]);
+  std::string number = r["street_number"];
+  part((number.find_first_not_of(' ') == std::string::npos ? "" : number + " ") + r["address_1"]);
+  part(r["suburb"]);
+  return line;
+}
+
+PersonDetails febrl_details(std::map<std::string, std::string>& r, const Args& args) {
+  PersonDetails d;
+  d.forenames = r["given_name"];
+  d.surname = r["surname"];
+  d.date_of_birth = febrl_date(r["date_of_birth"]);
+  if (args.febrl_fields == "all") {
+    d.address = febrl_address(r);
+    d.postcode = r["postcode"];
+  }
+  return d;
+}
+
 Tally run_febrl(const std::filesystem::path& file, const Args& args) {
   auto rows = read_csv(file);
   mash::testing::TempDir dir;
-  std::string persons = "person_id,forenames,surname,date_of_birth\n";
+  std::string persons = "person_id,forenames,surname,date_of_birth,address,postcode\n";
   std::vector<std::map<std::string, std::string>> queries;
   std::set<std::string> present;
   for (auto& r : rows) {
@@ -158,8 +198,9 @@ Tally run_febrl(const std::filesystem::path& file, const Args& args) {
     std::string n = id.substr(4, dash - 4);
     bool org = id.find("-org") != std::string::npos;
     if (org && std::stoi(n) % 2 == 0) {
-      persons += "rec-" + n + "," + csv_field(r["given_name"]) + "," + csv_field(r["surname"]) + "," +
-                 febrl_date(r["date_of_birth"]) + "\n";
+      PersonDetails d = febrl_details(r, args);
+      persons += "rec-" + n + "," + csv_field(d.forenames) + "," + csv_field(d.surname) + "," + d.date_of_birth +
+                 "," + csv_field(d.address) + "," + csv_field(d.postcode) + "\n";
       present.insert("rec-" + n);
     } else if (!org) {
       queries.push_back(r);
@@ -175,10 +216,28 @@ Tally run_febrl(const std::filesystem::path& file, const Args& args) {
     const std::string& id = q["rec_id"];
     std::string truth = "rec-" + id.substr(4, id.find('-', 4) - 4);
     bool held = present.count(truth) > 0;
-    auto f = make_features("q", q["given_name"], q["surname"], {}, febrl_date(q["date_of_birth"]), "", "", {}, {});
+    auto f = make_features("q", febrl_details(q, args));
     auto r = timed_match(matcher, *txn, f, t, 0);
     ++t.queries;
     t.should_match += held ? 1 : 0;
+    if (held) {
+      auto record = store->person(*txn, truth);
+      if (!record.ok() || !*record) throw std::runtime_error("the true record is missing from the extract");
+      auto qk = blocking_keys(f), rk = blocking_keys(**record);
+      std::vector<std::string> shared;
+      std::set_intersection(qk.begin(), qk.end(), rk.begin(), rk.end(), std::back_inserter(shared));
+      t.blocked += shared.empty() ? 0 : 1;
+      bool right = r.outcome == MatchOutcome::kMatched && r.person_ids.size() == 1 && r.person_ids[0] == truth;
+      if (!right && std::getenv("MATCH_QUALITY_DEBUG")) {
+        std::vector<Evidence> ev;
+        double s = matcher.score(f, **record, 0, 0, 0, &ev);
+        std::cerr << "MISS " << id << " " << outcome_name(r.outcome) << "/" << r.basis << " keys " << shared.size()
+                  << " true score " << s << ":";
+        for (const auto& e : ev) std::cerr << " " << e.field << "=" << e.level << "(" << e.weight << ")";
+        std::cerr << "\n   query: " << q["given_name"] << "|" << q["surname"] << "|" << q["date_of_birth"] << "|"
+                  << febrl_address(q) << "|" << q["postcode"] << "\n";
+      }
+    }
     if (r.outcome == MatchOutcome::kMatched) {
       bool right = held && r.person_ids.size() == 1 && r.person_ids[0] == truth;
       (right ? t.true_matches : t.false_matches)++;
@@ -214,8 +273,15 @@ Tally run_synth(const std::filesystem::path& dir, const Args& args) {
       for (const char* s : {"nhs", "upn", "pnc"}) {
         if (!q[s].empty()) ids.emplace_back(s, q[s]);
       }
-      auto f = make_features("q", q["forenames"], q["surname"], {}, q["date_of_birth"], q["gender"], q["postcode"],
-                             {}, ids);
+      PersonDetails d;
+      d.forenames = q["forenames"];
+      d.surname = q["surname"];
+      d.date_of_birth = q["date_of_birth"];
+      d.gender = q["gender"];
+      d.address = q["address"];
+      d.postcode = q["postcode"];
+      d.identifiers = std::move(ids);
+      auto f = make_features("q", d);
       auto r = timed_match(matcher, *txn, f, t, 0);
       const std::string& true_id = q["true_id"];
       bool is_held = held[agency].count(true_id) > 0;
@@ -261,6 +327,7 @@ int main(int argc, char** argv) {
     if (k == "--automatic") args.thresholds.automatic = std::stod(v);
     else if (k == "--review") args.thresholds.review = std::stod(v);
     else if (k == "--margin") args.thresholds.margin = std::stod(v);
+    else if (k == "--fields" && (v == "all" || v == "names")) args.febrl_fields = v;
     else if (k == "--max-block") args.thresholds.max_block = std::stoul(v);
     else if (k == "--score-all-below") args.thresholds.score_all_below = std::stoul(v);
     else if (k == "--min-precision") args.min_precision = std::stod(v);
