@@ -80,7 +80,8 @@ fi
 ca_env=()
 [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && ca_env=(NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS")
 git clone --quiet "$repo" "$target/root/mash-exchange"
-echo "   cloned $(git -C "$repo" rev-parse --short HEAD) (committed work only)"
+commit=$(git -C "$target/root/mash-exchange" rev-parse --short HEAD)
+echo "   cloned $commit (committed work only)"
 [ -z "$(git -C "$repo" status --porcelain)" ] || echo "   note: this checkout has uncommitted changes; they are not in the clone"
 
 mount -t proc proc "$target/proc"
@@ -107,10 +108,10 @@ done
 node=$(chroot "$target" node --version 2>/dev/null || echo none)
 npm=$(chroot "$target" npm --version 2>/dev/null || echo none)
 summary+=("inside: Debian $(cat "$target/etc/debian_version"), node $node, npm $npm, $(chroot "$target" dpkg-query -f '.\n' -W | wc -l) packages")
-[ "${steps[0]}" != demo ] || summary+=("demo: $(grep -c 'connected' "$work/demo.log" || true) lines saying connected; audit check: $(grep -m1 -i 'audit log verified\|verified' "$work/demo.log" || echo 'not found')")
+[ "${steps[0]}" != demo ] || summary+=("demo: $(grep -cE '^  (police|health|education|probation|housing) ' "$work/demo.log" || true) agents listed as connected; $(grep -m1 'audit trail after the enquiry' "$work/demo.log" | sed 's/^ *//' || echo 'no audit check found')")
 [ "${steps[-1]}" != test ] || summary+=("tests: $(grep -E '[0-9]+% tests passed' "$work/test.log" | tr '\n' ';' || echo 'no ctest summary')")
 
 echo
-echo "== fresh Debian 12 check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$repo" rev-parse --short HEAD)"
+echo "== fresh Debian 12 check, $(date -u +%Y-%m-%dT%H:%MZ), commit $commit${MASH_FRESH_ENV:+, with $MASH_FRESH_ENV}"
 printf '   %s\n' "${summary[@]}"
 exit $status
