@@ -114,6 +114,14 @@ Result<AgentConfig> load_agent_config(const std::filesystem::path& path) {
   out.thresholds.automatic = static_cast<double>(*automatic);
   out.thresholds.review = static_cast<double>(*review);
   out.thresholds.margin = static_cast<double>(*margin);
+  MASH_TRY(schemes, cfg.strings_or_empty("matching.identifier_schemes", 16));
+  for (const auto& s : *schemes) {
+    if (!valid_local_scheme(s)) {
+      return cfg.error("matching.identifier_schemes",
+                       "'" + s + "' must be 2 to 32 lower-case letters, digits or '-', and not a national scheme");
+    }
+  }
+  out.identifier_schemes = *schemes;
 
   auto& link = out.link.link;
   MASH_TRY(hb, cfg.millis_or("link.heartbeat_interval_ms", milliseconds(10'000), milliseconds(50),

@@ -40,6 +40,10 @@ struct AgentConfig {
   std::filesystem::path agreement_sig;  // signature (default: agreement + ".sig")
   std::filesystem::path local_policy;   // local: this agency's narrowing (optional)
   MatchThresholds thresholds;           // [matching] automatic, review, margin (bits)
+  // [matching] identifier_schemes: the agency's own identifier schemes that its extract carries
+  // (the `identifiers` column) and that enquiries may name; each must be one the agreement
+  // declares for this agency to be received from the hub.
+  std::vector<std::string> identifier_schemes;
   int extract_max_age_days = 8;         // [store] extract_max_age_days: doctor warns after this
 };
 

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iomanip>
@@ -78,6 +79,7 @@ int do_import(const AgentConfig& config, const ToolArgs& args, std::ostream& out
   opts.dry_run = args.dry_run;
   opts.strict = args.strict;
   opts.agency = config.agency;
+  opts.identifier_schemes = config.identifier_schemes;
   opts.agreement = &current->agreement();
   auto report = import_extract(**store, opts);
   if (!report.ok()) {
@@ -104,7 +106,7 @@ std::string str(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
-Result<PersonFeatures> subject_from_json(std::string_view text) {
+Result<PersonFeatures> subject_from_json(std::string_view text, const std::vector<std::string>& local_schemes) {
   try {
     auto j = nlohmann::json::parse(text);
     if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "subject: expected a JSON object");
@@ -120,11 +122,19 @@ Result<PersonFeatures> subject_from_json(std::string_view text) {
     std::vector<std::pair<std::string, std::string>> ids;
     if (j.contains("identifiers")) {
       for (auto& [k, v] : j.at("identifiers").items()) {
-        bool known = false;
-        for (auto s : kIdentifierSchemes) known = known || s == k;
-        if (!known) return make_error(ErrorCode::kInvalidArgument, "subject: unknown identifier scheme '" + k + "'");
+        const bool local = std::find(local_schemes.begin(), local_schemes.end(), k) != local_schemes.end();
+        if (!is_national_scheme(k) && !local) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "subject: unknown identifier scheme '" + k.substr(0, 32) +
+                                "' (national: nhs, upn, pnc, probation, housing; the agency's own are declared in "
+                                "[matching] identifier_schemes)");
+        }
         ids.emplace_back(k, v.get<std::string>());
-        if (!normalise_identifier(k, v.get<std::string>())) {
+        if (local) {
+          if (!normalise_local_identifier(v.get<std::string>())) {
+            return make_error(ErrorCode::kInvalidArgument, "subject: identifier " + k + " is not a usable value");
+          }
+        } else if (!normalise_identifier(k, v.get<std::string>())) {
           return make_error(ErrorCode::kInvalidArgument,
                             "subject: identifier " + k + " is not valid" + (k == "nhs" ? " (check digit)" : ""));
         }
@@ -174,7 +184,7 @@ int do_match(const AgentConfig& config, const ToolArgs& args, std::ostream& out,
     err << "mash-agent: " << text.error().message << "\n";
     return 1;
   }
-  auto subject = subject_from_json(*text);
+  auto subject = subject_from_json(*text, config.identifier_schemes);
   if (!subject.ok()) {
     err << "mash-agent: " << args.subject << ": " << subject.error().message << "\n";
     return 2;

@@ -22,6 +22,7 @@ struct ToolArgs {
 int run_tool(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err);
 
 // The subject of `match`, from JSON (agent/README.md); unknown keys and bad values are errors.
-Result<PersonFeatures> subject_from_json(std::string_view json);
+// `local_schemes`: the agency's own identifier schemes ([matching] identifier_schemes).
+Result<PersonFeatures> subject_from_json(std::string_view json, const std::vector<std::string>& local_schemes = {});
 
 }  // namespace mash::agent

@@ -184,7 +184,12 @@ Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Re
     std::vector<std::pair<std::string, std::string>> ids;
     for (auto i : s.getIdentifiers()) {
       if (i.getScheme().size() > 32 || i.getValue().size() > 64) return declined(std::move(d), "malformed-enquiry");
-      ids.emplace_back(str_of(i.getScheme()), str_of(i.getValue()));
+      std::string scheme = str_of(i.getScheme());
+      const bool declared = ctx.identifier_schemes &&
+                            std::find(ctx.identifier_schemes->begin(), ctx.identifier_schemes->end(), scheme) !=
+                                ctx.identifier_schemes->end();
+      if (!is_national_scheme(scheme) && !declared) continue;
+      ids.emplace_back(std::move(scheme), str_of(i.getValue()));
     }
     // An address the agent cannot read is left out, not guessed at; the rest still counts.
     PersonDetails details;

@@ -76,6 +76,9 @@ struct AnswerContext {
   const ExtractStore* store = nullptr;
   const Matcher* matcher = nullptr;
   policy::Date today;
+  // The agency's own identifier schemes: an enquiry's identifier of any other scheme that is not
+  // national is left out (the hub sends one only when the agreement names it for this agency).
+  const std::vector<std::string>* identifier_schemes = nullptr;
 };
 
 // Builds the answer to a verified enquiry body. An error only for a failure of the agent's own

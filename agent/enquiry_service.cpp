@@ -313,7 +313,7 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
       draft.decline_reason = "agreement-not-held";
       draft.case_ref = std::string(body.getCaseRef().cStr()).substr(0, 128);
     } else {
-      AnswerContext ctx{policy.get(), options_.agency, &extract_, &matcher_, today_utc()};
+      AnswerContext ctx{policy.get(), options_.agency, &extract_, &matcher_, today_utc(), &options_.identifier_schemes};
       auto d = draft_answer(ctx, body);
       if (!d.ok()) {
         log_.error("answer-failed", {{"enquiry", out.id_hex}, {"error", d.error().message}});

@@ -43,6 +43,7 @@ struct EnquiryServiceOptions {
   VerifyKey hub_key;                 // enquiries must be signed with this key
   FrameLimits limits;
   MatchThresholds thresholds;
+  std::vector<std::string> identifier_schemes;  // the agency's own ([matching] identifier_schemes)
   std::chrono::milliseconds review_poll{500};
   size_t max_queued = 10'000;        // enquiries waiting; more are refused as overloaded
 };

@@ -191,6 +191,32 @@ std::optional<std::string> normalise_uprn(std::string_view text) {
   return v;
 }
 
+bool is_national_scheme(std::string_view scheme) {
+  for (auto s : kIdentifierSchemes) {
+    if (s == scheme) return true;
+  }
+  return false;
+}
+
+bool valid_local_scheme(std::string_view scheme) {
+  if (scheme.size() < 2 || scheme.size() > 32 || is_national_scheme(scheme) || scheme[0] == '-') return false;
+  return std::all_of(scheme.begin(), scheme.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+std::optional<std::string> normalise_local_identifier(std::string_view value) {
+  std::string v;
+  for (char c : value) {
+    if (c == ' ' || c == '\t') continue;
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '.' || c == '_';
+    if (!ok) return std::nullopt;
+    v.push_back(c);
+  }
+  if (v.empty() || v.size() > 32) return std::nullopt;
+  return v;
+}
+
 PersonFeatures make_features(std::string id, const PersonDetails& d) {
   PersonFeatures p;
   p.id = std::move(id);
@@ -225,7 +251,10 @@ PersonFeatures make_features(std::string id, const PersonDetails& d) {
   }
   if (auto u = normalise_uprn(d.uprn)) p.uprn = *u;
   for (const auto& [scheme, value] : d.identifiers) {
-    if (auto v = normalise_identifier(scheme, value)) p.identifiers.emplace_back(scheme, *v);
+    if (p.identifiers.size() >= 16) break;
+    auto v = is_national_scheme(scheme) ? normalise_identifier(scheme, value)
+                                        : valid_local_scheme(scheme) ? normalise_local_identifier(value) : std::nullopt;
+    if (v) p.identifiers.emplace_back(scheme, *v);
   }
   return p;
 }
@@ -359,6 +388,11 @@ std::vector<std::string> blocking_keys(const PersonFeatures& p) {
   add_address(p.address, p.postcode);
   for (const auto& a : p.previous_addresses) add_address(a, std::string());
   if (!p.uprn.empty()) keys.push_back("u|" + p.uprn);
+  // The agency's own identifiers find the record whatever else was mistyped (national ones are
+  // looked up directly, and decide).
+  for (const auto& [scheme, value] : p.identifiers) {
+    if (!is_national_scheme(scheme)) keys.push_back("x|" + scheme + "|" + value);
+  }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   // Keys are bounded by LMDB's key size with room for the person id.
@@ -527,7 +561,7 @@ namespace {
 constexpr std::string_view kPersonColumns[] = {
     "person_id", "forenames", "surname", "other_names", "date_of_birth", "gender", "address",
     "previous_addresses", "postcode", "previous_postcodes", "uprn", "nhs", "upn", "pnc", "probation",
-    "housing"};
+    "housing", "identifiers"};
 constexpr std::string_view kFactColumns[] = {"person_id", "field",       "value",     "date",
                                              "source",    "record_type", "restricted"};
 constexpr size_t kMaxValueBytes = 4096;
@@ -1029,6 +1063,24 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
         continue;
       }
       identifiers.emplace_back(std::string(scheme), v);
+    }
+    // The agency's own schemes: "scheme:value;scheme:value", each scheme declared.
+    for (const auto& item : split_list(col(*pcols, "identifiers"))) {
+      auto colon = item.find(':');
+      std::string scheme = colon == std::string::npos ? std::string() : trim(item.substr(0, colon));
+      std::string value = colon == std::string::npos ? std::string() : trim(item.substr(colon + 1));
+      if (scheme.empty() || value.empty()) {
+        problems.add(pfile, line, "identifiers: " + show(item) + " is not scheme:value; kept without it");
+      } else if (std::find(options.identifier_schemes.begin(), options.identifier_schemes.end(), scheme) ==
+                 options.identifier_schemes.end()) {
+        problems.add(pfile, line, "identifiers: scheme " + show(scheme) +
+                                      " is not declared in [matching] identifier_schemes; kept without it");
+      } else if (!normalise_local_identifier(value)) {
+        problems.add(pfile, line, "identifiers: " + show(item) +
+                                      " is not a usable identifier (1 to 32 letters, digits or / - . _); kept without it");
+      } else {
+        identifiers.emplace_back(std::move(scheme), std::move(value));
+      }
     }
     if (!seen.insert(id).second) {
       problems.add(pfile, line, "person_id " + show(id) + " appears again; the later row is skipped");

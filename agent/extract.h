@@ -32,6 +32,14 @@ inline constexpr std::string_view kIdentifierSchemes[] = {"nhs", "upn", "pnc", "
 // others: upper case without spaces). nullopt if it is not a usable identifier of that scheme.
 std::optional<std::string> normalise_identifier(std::string_view scheme, std::string_view value);
 
+// The agency's own identifier schemes (declared in [matching] identifier_schemes): a scheme
+// name is 2 to 32 lower-case letters, digits or '-', and not a national scheme. Their values are
+// compared in upper case without spaces: 1 to 32 letters, digits or / - . _ (nullopt otherwise).
+// Unlike a national identifier, agreement on one is strong evidence, not a decision.
+bool is_national_scheme(std::string_view scheme);
+bool valid_local_scheme(std::string_view scheme);
+std::optional<std::string> normalise_local_identifier(std::string_view value);
+
 // At most this many previous addresses are kept per person (the most recent first).
 inline constexpr size_t kMaxPreviousAddresses = 8;
 
@@ -70,7 +78,9 @@ struct PersonDetails {
   std::string postcode;
   std::vector<std::string> previous_postcodes;
   std::string uprn;
-  std::vector<std::pair<std::string, std::string>> identifiers;  // (scheme, value as given)
+  // (scheme, value as given): national schemes and the agency's own (callers keep out schemes
+  // the agency has not declared).
+  std::vector<std::pair<std::string, std::string>> identifiers;
 };
 
 // Builds features from a person's details. Values that cannot be used (a date that is not one,
@@ -145,6 +155,7 @@ struct ImportOptions {
   bool dry_run = false;            // check and report, change nothing
   bool strict = false;             // any bad row refuses the whole import
   std::string agency;              // facts must use this agency's field ids
+  std::vector<std::string> identifier_schemes;  // the agency's own schemes ([matching])
   const policy::Agreement* agreement = nullptr;
   size_t max_problems_listed = 1000;
 };

@@ -143,6 +143,41 @@ TEST_CASE("import: an address, UPRN or postcode that cannot be used is reported 
   CHECK(x.store->person(*txn, "P3").value()->postcode == "2119");
 }
 
+TEST_CASE("import: the agency's own identifier schemes, declared, in the identifiers column", "[extract]") {
+  mash::testing::TempDir dir;
+  auto store = ExtractStore::open(dir.path() / "extract", size_t{1} << 30);
+  REQUIRE(store.ok());
+  mash::testing::write_file(dir.path() / "persons.csv",
+                            "person_id,forenames,surname,date_of_birth,identifiers\n"
+                            "P1,Ann,Ames,2001-01-01,police-nominal:ab 123;case:77\n"
+                            "P2,Ben,Bell,2001-01-01,ssn:42\n"          // line 3: not declared
+                            "P3,Cat,Cole,2001-01-01,police-nominal\n"  // line 4: no value
+                            "P4,Dan,Dale,2001-01-01,case:a b!c\n");    // line 5: not a usable value
+  mash::testing::write_file(dir.path() / "facts.csv", "person_id,field,value\n");
+  ImportOptions opts;
+  opts.persons = dir.path() / "persons.csv";
+  opts.facts = dir.path() / "facts.csv";
+  opts.identifier_schemes = {"police-nominal", "case"};
+  auto r = import_extract(**store, opts);
+  REQUIRE(r.ok());
+  CHECK(r->persons_imported == 4);
+  CHECK(has_problem(*r, "persons.csv:3: identifiers: scheme 'ssn' is not declared in [matching] identifier_schemes"));
+  CHECK(has_problem(*r, "persons.csv:4: identifiers: 'police-nominal' is not scheme:value"));
+  CHECK(has_problem(*r, "persons.csv:5: identifiers: 'case:a b!c' is not a usable identifier"));
+  CHECK(r->problem_count == 3);
+  auto txn = (*store)->begin_read();
+  auto p1 = (*store)->person(*txn, "P1").value();
+  REQUIRE(p1);
+  REQUIRE(p1->identifiers.size() == 2);
+  CHECK(p1->identifiers[0] == std::make_pair(std::string("police-nominal"), std::string("AB123")));
+  auto keys = blocking_keys(*p1);
+  CHECK(std::find(keys.begin(), keys.end(), "x|police-nominal|AB123") != keys.end());
+  CHECK(valid_local_scheme("police-nominal"));
+  CHECK_FALSE(valid_local_scheme("nhs"));
+  CHECK_FALSE(valid_local_scheme("Case"));
+  CHECK_FALSE(valid_local_scheme("x"));
+}
+
 TEST_CASE("import: a refused file, --strict or --dry-run change nothing", "[extract]") {
   TestExtract x(kGoodPersons, "P1,police.known,yes,2024-01-01,,,\n");
   auto count = [&] {

@@ -131,6 +131,7 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
   service_options.hub_key = *audit_key;
   service_options.limits = config.link.link.limits;
   service_options.thresholds = config.thresholds;
+  service_options.identifier_schemes = config.identifier_schemes;
   mash::agent::EnquiryService service(service_options, std::move(answer_key).value(), policy, **extract, **state,
                                       **disclosure, log.child("enquiry"));
   service.start();

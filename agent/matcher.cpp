@@ -76,6 +76,8 @@ constexpr double kAddrFloor = -4.0;
 constexpr double kGenderAgree = 0.3;
 constexpr double kGenderDiffer = -4.0;
 constexpr double kIdentifierDiffer = -12.0;
+constexpr double kLocalIdAgree = 10.0;    // an agency scheme's value, the same on both sides
+constexpr double kLocalIdDiffer = -6.0;   // a typo or a reused number are possible: not -12
 
 constexpr size_t kCandidateCap = 5000;
 
@@ -351,9 +353,16 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
   // date of birth. When either clearly differs (a sibling, a twin, a parent with the child's
   // name), living at the same place is no evidence that this is the same person; when the date
   // of birth is not known on one side, it counts for little (a father and son of one name).
+  // An identifier of the agency's own that agrees is personal: a sibling or parent does not
+  // share it, so then the shared home counts as it is.
+  bool personal_id = false;
+  for (const auto& [scheme, value] : s.identifiers) {
+    if (is_national_scheme(scheme)) continue;
+    for (const auto& [cs, cv] : c.identifiers) personal_id = personal_id || (cs == scheme && cv == value);
+  }
   const bool names_differ = !names_swapped && std::string_view(fore.level) == "different";
-  const bool household = names_differ || std::string_view(dob.level) == "different";
-  if (!household && std::string_view(dob.level) == "missing") {
+  const bool household = !personal_id && (names_differ || std::string_view(dob.level) == "different");
+  if (!personal_id && !household && std::string_view(dob.level) == "missing") {
     for (Part* p : {&address.street, &address.building, &address.locality, &postcode}) {
       if (p->weight > kResidenceWithoutDob) p->weight = kResidenceWithoutDob;
     }
@@ -377,12 +386,21 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
     add("gender", s.gender == c.gender ? Part{"agree", kGenderAgree} : Part{"different", kGenderDiffer});
   }
   for (const auto& [scheme, value] : s.identifiers) {
+    const bool national = is_national_scheme(scheme);
     for (const auto& [cs, cv] : c.identifiers) {
       if (cs != scheme) continue;
-      if (cv == value) {
-        if (ev) ev->push_back({"identifier", "exact:" + scheme, 0});
+      if (national) {
+        // A national identifier both hold decides in match(); here only a disagreement counts.
+        if (cv == value) {
+          if (ev) ev->push_back({"identifier", "exact:" + scheme, 0});
+        } else {
+          add("identifier", {"different", kIdentifierDiffer});
+        }
       } else {
-        add("identifier", {"different", kIdentifierDiffer});
+        // The agency's own scheme: strong evidence either way, never a decision alone.
+        total += cv == value ? kLocalIdAgree : kLocalIdDiffer;
+        if (ev) ev->push_back({"identifier", (cv == value ? "exact:" : "different:") + scheme,
+                               cv == value ? kLocalIdAgree : kLocalIdDiffer});
       }
     }
   }
@@ -420,6 +438,7 @@ Result<MatchResult> Matcher::match(const Txn& txn, const PersonFeatures& subject
   std::set<std::string> by_id;
   std::set<std::string> schemes_found;
   for (const auto& [scheme, value] : subject.identifiers) {
+    if (!is_national_scheme(scheme)) continue;  // the agency's own: evidence in score(), not a decision
     std::vector<std::string> ids;
     if (auto st = store_.by_identifier(txn, scheme, value, ids); !st.ok()) return st.error();
     if (!ids.empty()) schemes_found.insert(scheme);

@@ -1,7 +1,8 @@
 // Person matching: is the enquiry's subject someone in this agency's extract?
 //
-// A valid identifier held by both sides decides (unless the person's details contradict it
-// outright, which goes to review). Otherwise candidates come from the blocking keys
+// A valid national identifier held by both sides decides (unless the person's details contradict
+// it outright, which goes to review); one of the agency's own schemes is strong evidence
+// (+10 bits, -6 when it differs), never a decision alone. Otherwise candidates come from the blocking keys
 // (extract.h) and each is scored Fellegi-Sunter style: a weight in bits (log2 of the
 // likelihood ratio m/u) per compared field and level, summed. Names use Jaro-Winkler levels,
 // nicknames and a swapped-names level, with a bounded term-frequency adjustment so a rare

@@ -266,3 +266,31 @@ TEST_CASE("blocking: keys without the birth year find a record whose date was mi
   CHECK(has("h|7|2119"));              // number + postcode
   CHECK(has("u|12"));
 }
+
+TEST_CASE("matching: an identifier of the agency's own scheme is strong evidence, never a decision", "[matcher]") {
+  TestExtract x(TestExtract::WholeFile{
+      "person_id,forenames,surname,date_of_birth,postcode,identifiers\n"
+      "L1,Jordan,Whitfield,2009-05-17,SE1 7PB,case:C-1001\n"
+      "L2,Priya,Raman,1979-02-11,E1 6AN,case:C-2002\n",
+      {"case"}});
+  auto with_case = [](const std::string& fore, const std::string& sur, const std::string& dob, const std::string& id) {
+    PersonDetails d;
+    d.forenames = fore;
+    d.surname = sur;
+    d.date_of_birth = dob;
+    d.identifiers = {{"case", id}};
+    return make_features("s1", d);
+  };
+  // A mistyped surname and date of birth: the case id finds the record and lifts it over the
+  // automatic threshold.
+  auto r = run(x, with_case("Jordan", "Whitfeld", "2009-05-71", "c-1001"));
+  CHECK(r.person_ids == std::vector<std::string>{"L1"});
+  CHECK(r.basis == "score");
+  CHECK(level_of(r, "identifier") == "exact:case");
+  // The case id alone, with details of someone else, is not enough: no decision by identifier.
+  auto alone = run(x, with_case("Mary", "Smith", "1990-01-01", "C-1001"));
+  CHECK(alone.outcome != MatchOutcome::kMatched);
+  // A different case id counts against.
+  auto differ = run(x, with_case("Priya", "Raman", "1979-02-11", "C-9999"));
+  CHECK(level_of(differ, "identifier") == "different:case");
+}

@@ -41,6 +41,7 @@ struct TestExtract {
   // no facts.
   struct WholeFile {
     std::string persons_csv;
+    std::vector<std::string> identifier_schemes = {};  // the agency's own, as [matching] declares
   };
   explicit TestExtract(const WholeFile& file) {
     auto s = ExtractStore::open(dir.path() / "extract", size_t{1} << 30);
@@ -51,6 +52,7 @@ struct TestExtract {
     ImportOptions opts;
     opts.persons = dir.path() / "persons.csv";
     opts.facts = dir.path() / "facts.csv";
+    opts.identifier_schemes = file.identifier_schemes;
     auto r = import_extract(*store, opts);
     INFO((r.ok() ? std::string() : r.error().message));
     REQUIRE(r.ok());

@@ -280,31 +280,59 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
         }
       }
       json ids = json::object();
+      // A national identifier, checked; or one of a scheme an agency of the agreement declares
+      // (sent only to the agencies that declare it).
+      auto add_identifier = [&](const std::string& k, const json& value, const std::string& where) {
+        bool national = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](const char* x) { return k == x; });
+        bool declared = false;
+        for (const auto& ag : agreement.agencies) declared = declared || ag.identifier_scheme(k) != nullptr;
+        if (!national && !declared) {
+          errors[where] = "unknown scheme: use nhs, upn, pnc, probation, housing or a scheme an agency of the agreement declares";
+          return;
+        }
+        if (!value.is_string() || value.get<std::string>().empty() || value.get<std::string>().size() > 32 ||
+            !printable(value.get<std::string>())) {
+          errors[where] = "must be a value of 1 to 32 characters";
+          return;
+        }
+        std::string v = value.get<std::string>();
+        if (k == "nhs") {
+          std::string digits;
+          for (char c : v) {
+            if (c != ' ') digits.push_back(c);
+          }
+          if (!valid_nhs_number(digits)) {
+            errors[where] = "is not a valid NHS number (check digit)";
+            return;
+          }
+          v = digits;
+        }
+        if (ids.contains(k)) {
+          errors[where] = "the scheme '" + k.substr(0, 32) + "' is given twice";
+          return;
+        }
+        ids[k] = v;
+      };
       if (s.contains("identifiers")) {
-        if (!s.at("identifiers").is_object()) {
-          errors[p + ".identifiers"] = "must be an object like {\"nhs\": \"...\"}";
-        } else {
-          for (auto it = s.at("identifiers").begin(); it != s.at("identifiers").end(); ++it) {
-            std::string k = it.key();
-            bool known = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](const char* x) { return k == x; });
-            if (!known || !it->is_string() || it->get<std::string>().size() > 32) {
-              errors[p + ".identifiers." + k.substr(0, 32)] = "unknown scheme or bad value";
+        const json& given = s.at("identifiers");
+        if (given.is_object() && given.size() <= 16) {
+          for (auto it = given.begin(); it != given.end(); ++it) {
+            add_identifier(it.key(), *it, p + ".identifiers." + it.key().substr(0, 32));
+          }
+        } else if (given.is_array() && given.size() <= 16) {
+          for (size_t k = 0; k < given.size(); ++k) {
+            const json& e = given[k];
+            const std::string where = p + ".identifiers[" + std::to_string(k) + "]";
+            if (!e.is_object() || e.size() != 2 || !e.contains("scheme") || !e.contains("value") ||
+                !e.at("scheme").is_string() || e.at("scheme").get<std::string>().size() > 32) {
+              errors[where] = "must be {\"scheme\": ..., \"value\": ...}";
               continue;
             }
-            std::string v = it->get<std::string>();
-            if (k == "nhs") {
-              std::string digits;
-              for (char c : v) {
-                if (c != ' ') digits.push_back(c);
-              }
-              if (!valid_nhs_number(digits)) {
-                errors[p + ".identifiers.nhs"] = "is not a valid NHS number (check digit)";
-                continue;
-              }
-              v = digits;
-            }
-            ids[k] = v;
+            add_identifier(e.at("scheme").get<std::string>(), e.at("value"), where);
           }
+        } else {
+          errors[p + ".identifiers"] =
+              "must be an object like {\"nhs\": \"...\"} or a list like [{\"scheme\": \"nhs\", \"value\": \"...\"}], at most 16";
         }
       }
       subjects.push_back({{"ref", ref}, {"role", role}, {"forenames", fore}, {"surname", sur}, {"date_of_birth", dob},
@@ -541,11 +569,19 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       o.setAddress(s["address"].get<std::string>());
       auto other = o.initOtherNames(static_cast<unsigned>(s["other_names"].size()));
       for (unsigned k = 0; k < s["other_names"].size(); ++k) other.set(k, s["other_names"][k].get<std::string>());
-      auto ids = o.initIdentifiers(static_cast<unsigned>(s["identifiers"].size()));
-      unsigned k = 0;
-      for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it, ++k) {
-        ids[k].setScheme(it.key());
-        ids[k].setValue(it.value().get<std::string>());
+      // National identifiers go to every agency asked; an agency's own scheme only to it.
+      const policy::Agency* agency = policy_.agreement().agency(a.id);
+      std::vector<std::pair<std::string, std::string>> sent;
+      for (auto it = s["identifiers"].begin(); it != s["identifiers"].end(); ++it) {
+        bool national = std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](const char* x) { return it.key() == x; });
+        if (national || (agency && agency->identifier_scheme(it.key()))) {
+          sent.emplace_back(it.key(), it.value().get<std::string>());
+        }
+      }
+      auto ids = o.initIdentifiers(static_cast<unsigned>(sent.size()));
+      for (unsigned k = 0; k < sent.size(); ++k) {
+        ids[k].setScheme(sent[k].first);
+        ids[k].setValue(sent[k].second);
       }
     }
     auto bytes = serialize_message(b);

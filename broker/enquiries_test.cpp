@@ -421,3 +421,47 @@ TEST_CASE("link batches: a repeat is stored only if its first is on the record, 
   CHECK_FALSE(hub.vault.get(id, "answer.police").ok());
   CHECK(hub.count("answer.received") == 2);  // health's, and the purged case's
 }
+
+TEST_CASE("identifiers: an agency's own scheme goes only to the agencies that declare it", "[enquiries]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  json req = request_to_police_and_health();
+  req["subjects"][0]["identifiers"] = json::array({{{"scheme", "police-nominal"}, {"value", "PN-77QX3"}},
+                                                   {{"scheme", "nhs"}, {"value", "943 476 5919"}}});
+  auto created = hub.desk->submit(req, rita);
+  REQUIRE(std::holds_alternative<json>(created));
+  const std::string id = std::get<json>(created)["id"];
+  auto copy_of = [&](const std::string& agency) {
+    auto copy = hub.vault.get(id, "copy." + agency);
+    REQUIRE(copy.ok());
+    return std::string(copy->begin(), copy->end());
+  };
+  // The police declare police-nominal in the example agreement; health does not. Both get the
+  // NHS number, a national identifier.
+  CHECK(copy_of("police").find("PN-77QX3") != std::string::npos);
+  CHECK(copy_of("health").find("PN-77QX3") == std::string::npos);
+  CHECK(copy_of("police").find("9434765919") != std::string::npos);
+  CHECK(copy_of("health").find("9434765919") != std::string::npos);
+
+  // A scheme no agency declares, a scheme twice, an entry without a value: refused, naming the
+  // identifier, nothing stored.
+  auto refused = [&](json ids, const std::string& field) {
+    json bad = request_to_police_and_health();
+    bad["case_ref"] = "MASH-2026-0043";
+    bad["subjects"][0]["identifiers"] = std::move(ids);
+    auto r = hub.desk->submit(bad, rita);
+    REQUIRE(std::holds_alternative<EnquiryError>(r));
+    const auto& e = std::get<EnquiryError>(r);
+    CHECK(e.status == 400);
+    std::string listed;
+    for (const auto& [k, v] : e.fields) listed += k + ": " + v + "; ";
+    INFO(listed);
+    CHECK(e.fields.count(field) == 1);
+  };
+  refused(json::array({{{"scheme", "ssn"}, {"value", "1"}}}), "subjects[0].identifiers[0]");
+  refused(json::array({{{"scheme", "police-nominal"}, {"value", "A"}}, {{"scheme", "police-nominal"}, {"value", "B"}}}),
+          "subjects[0].identifiers[1]");
+  refused(json::array({{{"scheme", "police-nominal"}}}), "subjects[0].identifiers[0]");
+  refused(json::array({{{"scheme", "police-nominal"}, {"value", std::string(33, 'x')}}}), "subjects[0].identifiers[0]");
+  refused(json("PN-1"), "subjects[0].identifiers");
+}

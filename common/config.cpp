@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -93,6 +94,23 @@ Result<int64_t> ConfigFile::integer_or(std::string_view key, int64_t fallback, i
                           " (got " + std::to_string(v) + ")");
   }
   return v;
+}
+
+Result<std::vector<std::string>> ConfigFile::strings_or_empty(std::string_view key, size_t max_items) {
+  seen_.insert(std::string(key));
+  std::vector<std::string> out;
+  auto node = table_->at_path(key);
+  if (!node) return out;
+  const toml::array* a = node.as_array();
+  if (!a) return error(key, "must be a list of strings, e.g. [\"a\", \"b\"]");
+  if (a->size() > max_items) return error(key, "must have at most " + std::to_string(max_items) + " entries");
+  for (const auto& e : *a) {
+    if (!e.is_string() || e.value<std::string>()->empty()) return error(key, "must be a list of non-empty strings");
+    std::string v = *e.value<std::string>();
+    if (std::find(out.begin(), out.end(), v) != out.end()) return error(key, "lists '" + v + "' twice");
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 Result<bool> ConfigFile::boolean_or(std::string_view key, bool fallback) {

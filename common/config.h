@@ -41,6 +41,8 @@ class ConfigFile {
   Result<std::string> string_or(std::string_view key, std::string fallback);
   Result<int64_t> integer_or(std::string_view key, int64_t fallback, int64_t min, int64_t max);
   Result<bool> boolean_or(std::string_view key, bool fallback);
+  // A list of strings (at most `max_items`, none empty or repeated); empty when absent.
+  Result<std::vector<std::string>> strings_or_empty(std::string_view key, size_t max_items);
   // A path; relative paths are resolved against the config file's folder. With must_exist, the
   // file must exist and be readable.
   Result<std::filesystem::path> path(std::string_view key, bool must_exist);

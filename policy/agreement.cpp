@@ -15,6 +15,7 @@ namespace mash::policy {
 namespace {
 
 const std::regex kIdPattern("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+const std::regex kSchemePattern("^[a-z0-9][a-z0-9-]{1,31}$");
 const std::regex kAgencyIdPattern("^[a-z0-9][a-z0-9-]{0,62}$");
 const std::set<std::string> kFieldTypes = {"boolean", "text", "date", "count", "enum", "list"};
 
@@ -286,7 +287,8 @@ void read_document(Reader& r, const toml::table& root, Agreement& a) {
     a.consent_states.push_back(c);
   });
   r.each_table(root, "agencies", [&](const toml::table& t, int line, size_t) {
-    r.check_keys(t, "[[agencies]]", {"id", "name", "certificate", "restricted_contact", "description"});
+    r.check_keys(t, "[[agencies]]",
+                 {"id", "name", "certificate", "restricted_contact", "description", "identifier_schemes"});
     Agency ag;
     ag.line = line;
     ag.id = r.id(t, "[[agencies]]", line);
@@ -294,6 +296,25 @@ void read_document(Reader& r, const toml::table& root, Agreement& a) {
     ag.certificate = r.str(t, "certificate", "agency '" + ag.id + "'", line);
     ag.restricted_contact = r.str(t, "restricted_contact", "agency '" + ag.id + "'", line);
     r.str(t, "description", "agency", line, false);
+    std::set<std::string> schemes;
+    r.each_table(t, "identifier_schemes", [&](const toml::table& s, int l, size_t) {
+      const std::string where = "agency '" + ag.id + "' identifier scheme";
+      r.check_keys(s, where, {"id", "name"});
+      IdentifierScheme scheme;
+      scheme.line = l;
+      scheme.id = r.str(s, "id", where, l);
+      scheme.name = r.str(s, "name", where + " '" + scheme.id + "'", l);
+      if (scheme.id.empty()) return;
+      if (!std::regex_match(scheme.id, kSchemePattern)) {
+        r.problem(l, where + ": id '" + scheme.id + "' must be 2 to 32 lower-case letters, digits or '-'");
+      }
+      for (const char* national : kNationalIdentifierSchemes) {
+        if (scheme.id == national) r.problem(l, where + ": '" + scheme.id + "' is a national scheme every agreement knows");
+      }
+      if (!schemes.insert(scheme.id).second) r.problem(l, where + ": '" + scheme.id + "' is declared twice");
+      ag.identifier_schemes.push_back(std::move(scheme));
+    }, false);
+    if (ag.identifier_schemes.size() > 16) r.problem(line, "agency '" + ag.id + "': at most 16 identifier schemes");
     a.agencies.push_back(ag);
   });
   r.each_table(root, "fields", [&](const toml::table& t, int line, size_t) {
@@ -602,6 +623,13 @@ std::optional<Date> Date::parse(std::string_view s) {
          std::stoi(std::string(s.substr(8, 2)))};
   if (d.month < 1 || d.month > 12 || d.day < 1 || d.day > 31) return std::nullopt;
   return d;
+}
+
+const IdentifierScheme* Agency::identifier_scheme(std::string_view scheme) const {
+  for (const auto& s : identifier_schemes) {
+    if (s.id == scheme) return &s;
+  }
+  return nullptr;
 }
 
 const Agency* Agreement::agency(std::string_view id) const {

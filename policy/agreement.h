@@ -32,9 +32,24 @@ struct Signatory {
   Date signed_on;
 };
 
+// An identifier scheme of the agency's own (a local case-system id, say), beyond the national
+// ones every agreement knows (nhs, upn, pnc, probation, housing). A researcher may give such an
+// identifier in an enquiry, and only the agencies that declare the scheme receive it.
+struct IdentifierScheme {
+  std::string id;    // lower-case letters, digits and '-', 2 to 32: "police-nominal"
+  std::string name;  // plain words for people: "Police nominal reference"
+  int line = 0;
+};
+
+// The identifier schemes every agreement knows; an agency may not redeclare them.
+inline constexpr const char* kNationalIdentifierSchemes[] = {"nhs", "upn", "pnc", "probation", "housing"};
+
 struct Agency {
   std::string id, name, certificate, restricted_contact;
+  std::vector<IdentifierScheme> identifier_schemes;
   int line = 0;
+
+  const IdentifierScheme* identifier_scheme(std::string_view scheme) const;
 };
 
 struct FieldDef {

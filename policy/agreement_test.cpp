@@ -44,6 +44,19 @@ TEST_CASE("the fixture agreement is valid", "[agreement]") {
   CHECK(r->brag_level("red")->deadline_hours == 4);
   CHECK(r->brag_level("red")->deadline_minutes == 240);
   CHECK(r->effective.to_string() == "2026-04-01");
+  // An agency's own identifier schemes.
+  auto with = parse_agreement(edit(kAgreement, "restricted_contact = \"Police MASH desk\"",
+                                   "restricted_contact = \"Police MASH desk\"\n"
+                                   "identifier_schemes = [{ id = \"police-nominal\", name = \"Police nominal reference\" }]"),
+                              "isa.toml");
+  INFO((with.ok() ? "" : with.error().message));
+  REQUIRE(with.ok());
+  const auto* police = with->agency("police");
+  REQUIRE(police);
+  REQUIRE(police->identifier_scheme("police-nominal"));
+  CHECK(police->identifier_scheme("police-nominal")->name == "Police nominal reference");
+  CHECK_FALSE(police->identifier_scheme("nhs"));
+  CHECK(with->agency("health")->identifier_schemes.empty());
 }
 
 TEST_CASE("validation names the file, line and problem for each kind of mistake", "[agreement]") {
@@ -70,6 +83,18 @@ TEST_CASE("validation names the file, line and problem for each kind of mistake"
       {"review before effective", "review = 2027-03-31", "review = 2025-03-31", "is not after the effective date"},
       {"wrong type", "lookback_months = 36", "lookback_months = \"36\"", "'lookback_months' must be an integer"},
       {"restricted content handling", "handling = \"flag-only\"", "handling = \"share\"", "handling must be 'flag-only'"},
+      {"identifier scheme that is a national one", "restricted_contact = \"Police MASH desk\"",
+       "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"nhs\", name = \"NHS\" }]",
+       "agency 'police' identifier scheme: 'nhs' is a national scheme"},
+      {"identifier scheme with a bad id", "restricted_contact = \"Police MASH desk\"",
+       "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"Case Ref\", name = \"Case\" }]",
+       "id 'Case Ref' must be 2 to 32 lower-case letters, digits or '-'"},
+      {"identifier scheme declared twice", "restricted_contact = \"Police MASH desk\"",
+       "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"pol-ref\", name = \"A\" }, { id = \"pol-ref\", name = \"B\" }]",
+       "'pol-ref' is declared twice"},
+      {"identifier scheme without a name", "restricted_contact = \"Police MASH desk\"",
+       "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"pol-ref\" }]",
+       "identifier scheme 'pol-ref': missing 'name'"},
       {"test with an unknown reason code", "\"police.intelligence\" = \"below-min-brag\"", "\"police.intelligence\" = \"too-low\"", "unknown reason code 'too-low'"},
   };
   for (const auto& c : cases) {

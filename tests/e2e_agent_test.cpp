@@ -562,6 +562,10 @@ TEST_CASE("agent: malformed extracts are reported and change nothing", "[e2e][ag
   write_file(d / "bad.json", R"({"surname": "A", "address": "14, 2"})");
   CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
   CHECK(out.find("subject: address: address has no street, building or place name") != std::string::npos);
+  write_file(d / "bad.json", R"({"surname": "A", "identifiers": {"police-nominal": "PN-1"}})");
+  CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
+  CHECK(out.find("unknown identifier scheme 'police-nominal'") != std::string::npos);
+  CHECK(out.find("[matching] identifier_schemes") != std::string::npos);
   write_file(d / "bad.json", R"({"surname": "A", "uprn": "12ab"})");
   CHECK(run(hub.agent_cmd("match --subject " + shell_quote((d / "bad.json").string())), &out) == 2);
   CHECK(out.find("subject: uprn must be 1 to 12 digits") != std::string::npos);

@@ -245,6 +245,10 @@ TEST_CASE("enquiries: bad input is refused and stores nothing, repeated lookups 
   bad_type["subjects"] = "Amelia";
   json bad_nhs = enquiry_request();
   bad_nhs["subjects"][0]["identifiers"] = {{"nhs", "943 476 5918"}};
+  json unknown_scheme = enquiry_request();
+  unknown_scheme["subjects"][0]["identifiers"] = json::array({{{"scheme", "ssn"}, {"value", "123"}}});
+  json bad_entry = enquiry_request();
+  bad_entry["subjects"][0]["identifiers"] = json::array({{{"scheme", "police-nominal"}}});
   json no_reason = enquiry_request();
   no_reason.erase("consent_reason");
   std::vector<Bad> cases = {
@@ -254,6 +258,8 @@ TEST_CASE("enquiries: bad input is refused and stores nothing, repeated lookups 
       {"impossible date", bad_date.dump(), 400, "subjects[1].date_of_birth"},
       {"wrong type", bad_type.dump(), 400, "subjects"},
       {"bad check digit", bad_nhs.dump(), 400, "subjects[0].identifiers.nhs"},
+      {"a scheme no agency declares", unknown_scheme.dump(), 400, "subjects[0].identifiers[0]"},
+      {"an identifier without a value", bad_entry.dump(), 400, "subjects[0].identifiers[0]"},
       {"consent not sought without a reason", no_reason.dump(), 400, "consent_reason"},
       {"body over the limit", "{\"concerns\": \"" + std::string(2 << 20, 'x') + "\"}", 413, ""},
   };

@@ -4,7 +4,8 @@
 //
 //   match-quality febrl FILE [--fields all|names] [--automatic N --review N --margin N] [--min-precision P]
 //       --fields all (the default): names, date of birth, the address as one line and the
-//       postcode; names: names and date of birth only.
+//       postcode; names: names and date of birth only. --ssn yes: soc_sec_id as the agency's
+//       own identifier scheme "ssn" on both sides.
 //       FEBRL-style data (rec-N-org / rec-N-dup-K): the originals of even N form the extract;
 //       every duplicate is a query. A duplicate of an even N should match its original; one of
 //       an odd N has nobody to match, so any match is a false one.
@@ -129,16 +130,18 @@ struct Args {
   MatchThresholds thresholds;
   double min_precision = 0, min_recall = 0;
   std::string febrl_fields = "all";  // --fields names: names and date of birth only
+  bool febrl_ssn = false;            // --ssn: soc_sec_id as the agency's own scheme "ssn"
   std::vector<std::string> agencies = {"police", "health", "education", "probation", "housing"};
 };
 
 std::unique_ptr<ExtractStore> import(const std::filesystem::path& dir, const std::filesystem::path& persons,
-                                     const std::filesystem::path& facts) {
+                                     const std::filesystem::path& facts, std::vector<std::string> schemes = {}) {
   auto store = ExtractStore::open(dir, size_t{16} << 30);
   if (!store.ok()) throw std::runtime_error(store.error().message);
   ImportOptions opts;
   opts.persons = persons;
   opts.facts = facts;
+  opts.identifier_schemes = std::move(schemes);
   auto t0 = std::chrono::steady_clock::now();
   auto r = import_extract(**store, opts);
   if (!r.ok()) throw std::runtime_error(r.error().message);
@@ -183,13 +186,16 @@ PersonDetails febrl_details(std::map<std::string, std::string>& r, const Args& a
     d.address = febrl_address(r);
     d.postcode = r["postcode"];
   }
+  if (args.febrl_ssn && r["soc_sec_id"].find_first_not_of(' ') != std::string::npos) {
+    d.identifiers.emplace_back("ssn", r["soc_sec_id"]);
+  }
   return d;
 }
 
 Tally run_febrl(const std::filesystem::path& file, const Args& args) {
   auto rows = read_csv(file);
   mash::testing::TempDir dir;
-  std::string persons = "person_id,forenames,surname,date_of_birth,address,postcode\n";
+  std::string persons = "person_id,forenames,surname,date_of_birth,address,postcode,identifiers\n";
   std::vector<std::map<std::string, std::string>> queries;
   std::set<std::string> present;
   for (auto& r : rows) {
@@ -200,7 +206,8 @@ Tally run_febrl(const std::filesystem::path& file, const Args& args) {
     if (org && std::stoi(n) % 2 == 0) {
       PersonDetails d = febrl_details(r, args);
       persons += "rec-" + n + "," + csv_field(d.forenames) + "," + csv_field(d.surname) + "," + d.date_of_birth +
-                 "," + csv_field(d.address) + "," + csv_field(d.postcode) + "\n";
+                 "," + csv_field(d.address) + "," + csv_field(d.postcode) + "," +
+                 csv_field(d.identifiers.empty() ? "" : "ssn:" + d.identifiers[0].second) + "\n";
       present.insert("rec-" + n);
     } else if (!org) {
       queries.push_back(r);
@@ -208,7 +215,8 @@ Tally run_febrl(const std::filesystem::path& file, const Args& args) {
   }
   mash::testing::write_file(dir.path() / "persons.csv", persons);
   mash::testing::write_file(dir.path() / "facts.csv", "person_id,field,value\n");
-  auto store = import(dir.path() / "extract", dir.path() / "persons.csv", dir.path() / "facts.csv");
+  auto store = import(dir.path() / "extract", dir.path() / "persons.csv", dir.path() / "facts.csv",
+                      args.febrl_ssn ? std::vector<std::string>{"ssn"} : std::vector<std::string>{});
   Matcher matcher(*store, args.thresholds);
   auto txn = store->begin_read();
   Tally t;
@@ -328,6 +336,7 @@ int main(int argc, char** argv) {
     else if (k == "--review") args.thresholds.review = std::stod(v);
     else if (k == "--margin") args.thresholds.margin = std::stod(v);
     else if (k == "--fields" && (v == "all" || v == "names")) args.febrl_fields = v;
+    else if (k == "--ssn" && (v == "yes" || v == "no")) args.febrl_ssn = v == "yes";
     else if (k == "--max-block") args.thresholds.max_block = std::stoul(v);
     else if (k == "--score-all-below") args.thresholds.score_all_below = std::stoul(v);
     else if (k == "--min-precision") args.min_precision = std::stod(v);
