@@ -1,4 +1,5 @@
 #include "agent_tools.h"
+#include "match_tool.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -95,133 +96,6 @@ int do_import(const AgentConfig& config, const ToolArgs& args, std::ostream& out
       << report->persons_read << " persons, " << report->facts_imported << " of " << report->facts_read
       << " facts; " << report->problem_count << " problems; " << std::fixed << std::setprecision(2)
       << report->seconds << " s\n";
-  return 0;
-}
-
-std::string str(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key)) return "";
-  if (!j.at(key).is_string()) throw std::invalid_argument(std::string(key) + " must be a string");
-  return j.at(key).get<std::string>();
-}
-
-}  // namespace
-
-Result<PersonFeatures> subject_from_json(std::string_view text, const std::vector<std::string>& local_schemes) {
-  try {
-    auto j = nlohmann::json::parse(text);
-    if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "subject: expected a JSON object");
-    static const std::set<std::string> kKeys = {"forenames", "surname", "other_names", "date_of_birth",
-                                                "gender", "address", "postcode", "uprn", "identifiers", "ref"};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (!kKeys.count(it.key())) {
-        return make_error(ErrorCode::kInvalidArgument, "subject: unknown key '" + it.key() + "'");
-      }
-    }
-    std::vector<std::string> other;
-    if (j.contains("other_names")) other = j.at("other_names").get<std::vector<std::string>>();
-    std::vector<std::pair<std::string, std::string>> ids;
-    if (j.contains("identifiers")) {
-      for (auto& [k, v] : j.at("identifiers").items()) {
-        const bool local = std::find(local_schemes.begin(), local_schemes.end(), k) != local_schemes.end();
-        if (!is_national_scheme(k) && !local) {
-          return make_error(ErrorCode::kInvalidArgument,
-                            "subject: unknown identifier scheme '" + k.substr(0, 32) +
-                                "' (national: nhs, upn, pnc, probation, housing; the agency's own are declared in "
-                                "[matching] identifier_schemes)");
-        }
-        ids.emplace_back(k, v.get<std::string>());
-        if (local) {
-          if (!normalise_local_identifier(v.get<std::string>())) {
-            return make_error(ErrorCode::kInvalidArgument, "subject: identifier " + k + " is not a usable value");
-          }
-        } else if (!normalise_identifier(k, v.get<std::string>())) {
-          return make_error(ErrorCode::kInvalidArgument,
-                            "subject: identifier " + k + " is not valid" + (k == "nhs" ? " (check digit)" : ""));
-        }
-      }
-    }
-    std::string dob = str(j, "date_of_birth");
-    if (!dob.empty() && !valid_iso_date(dob)) {
-      return make_error(ErrorCode::kInvalidArgument, "subject: date_of_birth must be YYYY-MM-DD");
-    }
-    std::string address = str(j, "address");
-    if (auto a = addr::parse_address(address); !a.ok()) {
-      return make_error(ErrorCode::kInvalidArgument, "subject: address: " + a.error().message);
-    }
-    std::string postcode = str(j, "postcode");
-    if (!postcode.empty() && !normalise_postcode(postcode)) {
-      return make_error(ErrorCode::kInvalidArgument, "subject: postcode is not a postcode");
-    }
-    std::string uprn = str(j, "uprn");
-    if (!uprn.empty() && !normalise_uprn(uprn)) {
-      return make_error(ErrorCode::kInvalidArgument, "subject: uprn must be 1 to 12 digits");
-    }
-    PersonDetails d;
-    d.forenames = str(j, "forenames");
-    d.surname = str(j, "surname");
-    d.other_names = std::move(other);
-    d.date_of_birth = dob;
-    d.gender = str(j, "gender");
-    d.address = address;
-    d.postcode = postcode;
-    d.uprn = uprn;
-    d.identifiers = std::move(ids);
-    return make_features(str(j, "ref").empty() ? "subject" : str(j, "ref"), d);
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInvalidArgument, std::string("subject: ") + e.what());
-  }
-}
-
-namespace {
-
-int do_match(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
-  if (args.subject.empty()) {
-    err << "mash-agent: match needs --subject FILE.json\n";
-    return 2;
-  }
-  auto text = policy::read_text_file(args.subject, 64 * 1024);
-  if (!text.ok()) {
-    err << "mash-agent: " << text.error().message << "\n";
-    return 1;
-  }
-  auto subject = subject_from_json(*text, config.identifier_schemes);
-  if (!subject.ok()) {
-    err << "mash-agent: " << args.subject << ": " << subject.error().message << "\n";
-    return 2;
-  }
-  auto store = ExtractStore::open(config.store_dir / "extract", config.extract_map_size);
-  if (!store.ok()) {
-    err << "mash-agent: extract store: " << store.error().message << "\n";
-    return 1;
-  }
-  Matcher matcher(**store, config.thresholds);
-  auto txn = (*store)->begin_read();
-  if (!txn.ok()) {
-    err << "mash-agent: " << txn.error().message << "\n";
-    return 1;
-  }
-  auto r = matcher.match(*txn, *subject);
-  if (!r.ok()) {
-    err << "mash-agent: " << r.error().message << "\n";
-    return 1;
-  }
-  out << std::fixed << std::setprecision(1);
-  out << "outcome: " << outcome_name(r->outcome) << " (" << r->basis << ")\n";
-  out << "score: " << r->score << " bits (automatic >= " << config.thresholds.automatic << ", review >= "
-      << config.thresholds.review << ", margin " << config.thresholds.margin << ")\n";
-  if (r->outcome == MatchOutcome::kMatched) {
-    out << "records:";
-    for (const auto& id : r->person_ids) out << " " << id;
-    out << "\n";
-  }
-  if (r->outcome == MatchOutcome::kPossible) out << "candidates in the review band: " << r->candidate_count << "\n";
-  for (const auto& c : r->top) {
-    out << "candidate " << c.person_id << ": " << c.score << (c.identifier ? " (by identifier)" : "") << "\n";
-    for (const auto& e : c.evidence) {
-      out << "  " << std::left << std::setw(14) << e.field << std::setw(18) << e.level << std::right
-          << std::showpos << e.weight << std::noshowpos << "\n";
-    }
-  }
   return 0;
 }
 
@@ -451,7 +325,7 @@ int do_doctor(const AgentConfig& config, std::ostream& out) {
 
 int run_tool(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
   if (args.command == "import") return do_import(config, args, out, err);
-  if (args.command == "match") return do_match(config, args, out, err);
+  if (args.command == "match") return run_match_tool(config, args, out, err);
   if (args.command == "review") return do_review(config, args, out, err);
   if (args.command == "doctor") return do_doctor(config, out);
   err << "mash-agent: unknown command " << args.command << "\n";

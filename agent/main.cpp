@@ -27,7 +27,8 @@ namespace {
 constexpr const char* kUsage = R"(usage: mash-agent --config FILE [--check-config]
        mash-agent import --config FILE --persons FILE --facts FILE [--mapping FILE]
                          [--dry-run] [--strict]
-       mash-agent match --config FILE --subject FILE.json
+       mash-agent match --config FILE --subject FILE.json [--json]
+       mash-agent match --config FILE --subjects FILE.jsonl
        mash-agent review list|show ID|approve ID|decline ID --config FILE
                          [--withhold FIELD,...] [--note TEXT] [--reviewer NAME]
        mash-agent doctor --config FILE
@@ -46,9 +47,12 @@ Commands:
                   (--strict: any bad row refuses the import); --dry-run checks and
                   changes nothing. The new extract replaces the old one atomically,
                   also while the agent runs.
-  match           match one person (JSON: forenames, surname, other_names,
-                  date_of_birth, gender, postcode, identifiers {nhs, upn, pnc,
-                  probation, housing}) and print the outcome with its evidence
+  match           match one person (JSON: ref, forenames, surname, other_names,
+                  date_of_birth, gender, address, postcode, uprn, identifiers
+                  {nhs, upn, pnc, probation, housing, or the agency's own
+                  schemes}) and print the outcome with its evidence (--json:
+                  as JSON); --subjects FILE.jsonl: one person a line, one JSON
+                  result a line (outcome, score, matched ids, evidence)
   review          answers waiting for a person at the agency: list, show one,
                   approve (optionally withholding more fields) or decline; the
                   running agent sends the result within a second
@@ -248,6 +252,10 @@ int main(int argc, char** argv) {
       args.strict = true;
     } else if (arg == "--subject" && command == "match") {
       ok = value(args.subject);
+    } else if (arg == "--subjects" && command == "match") {
+      ok = value(args.subjects);
+    } else if (arg == "--json" && command == "match") {
+      args.json = true;
     } else if (arg == "--withhold" && command == "review") {
       ok = value(args.withhold);
     } else if (arg == "--note" && command == "review") {

@@ -574,6 +574,36 @@ TEST_CASE("agent: malformed extracts are reported and change nothing", "[e2e][ag
              R"({"forenames": "Amelia", "surname": "Okonkwo", "date_of_birth": "2016-03-04", "address": "1 Test Street"})");
   REQUIRE(run(hub.agent_cmd("match --subject " + shell_quote((d / "addressed.json").string())), &out) == 0);
   CHECK(out.find("records: C1") != std::string::npos);
+
+  // --json, and a batch: one JSON result a line, a bad line reported by number, the rest answered.
+  REQUIRE(run(hub.agent_cmd("match --json --subject " + shell_quote((d / "subject.json").string())), &out) == 0);
+  auto one = nlohmann::json::parse(out);
+  CHECK(one["outcome"] == "matched");
+  CHECK(one["records"] == nlohmann::json::array({"C1"}));
+  CHECK(one["candidates"][0]["evidence"].is_array());
+  write_file(d / "batch.jsonl",
+             "{\"ref\": \"a\", \"forenames\": \"Amelia\", \"surname\": \"Okonkwo\", \"date_of_birth\": \"2016-03-04\"}\n"
+             "{\"ref\": \"b\", \"surname\": \"Okonkwo\", \"address\": \"14, 2\"}\n"
+             "\n"
+             "{\"ref\": \"c\", \"forenames\": \"Zed\", \"surname\": \"Quinlan\", \"date_of_birth\": \"1970-01-01\"}\r\n");
+  CHECK(run(hub.agent_cmd("match --subjects " + shell_quote((d / "batch.jsonl").string())), &out) == 2);
+  std::vector<nlohmann::json> results;
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l);) {
+    if (!l.empty() && l[0] == '{') results.push_back(nlohmann::json::parse(l));
+  }
+  REQUIRE(results.size() == 3);
+  CHECK(results[0]["ref"] == "a");
+  CHECK(results[0]["outcome"] == "matched");
+  CHECK(results[0]["line"] == 1);
+  CHECK(results[1]["line"] == 2);
+  CHECK(results[1]["error"].get<std::string>().find("address") != std::string::npos);
+  CHECK(results[2]["ref"] == "c");
+  CHECK(results[2]["outcome"] == "no-record");
+  CHECK(out.find("1 of 4 lines were refused") != std::string::npos);
+  // Both --subject and --subjects, or neither: a usage error.
+  CHECK(run(hub.agent_cmd("match"), &out) == 2);
+  CHECK(out.find("--subject FILE.json or --subjects FILE.jsonl") != std::string::npos);
 }
 
 TEST_CASE("agent: doctor checks each part and names the fix", "[e2e][agent]") {
