@@ -8,7 +8,14 @@ namespace mash::agent {
 nlohmann::json ReviewItem::to_json() const {
   return {{"enquiry_id", enquiry_id}, {"received_ms", received_ms}, {"policy_version", policy_version},
           {"state", state},           {"reviewer", reviewer},       {"note", note},
-          {"withhold", withhold},     {"decided_ms", decided_ms},   {"draft", draft.to_json()}};
+          {"withhold", withhold},     {"decided_ms", decided_ms},   {"draft", draft.to_json()},
+          {"settled", settled},       {"settlements", [&] {
+             nlohmann::json a = nlohmann::json::array();
+             for (const auto& s : settlements) {
+               a.push_back({{"ref", s.ref}, {"candidate", s.candidate}, {"reviewer", s.reviewer}, {"at_ms", s.at_ms}});
+             }
+             return a;
+           }()}};
 }
 
 Result<ReviewItem> ReviewItem::from_json(std::string_view text) {
@@ -23,6 +30,13 @@ Result<ReviewItem> ReviewItem::from_json(std::string_view text) {
     r.note = j.at("note").get<std::string>();
     r.withhold = j.at("withhold").get<std::vector<std::string>>();
     r.decided_ms = j.at("decided_ms").get<int64_t>();
+    if (j.contains("settled")) r.settled = j.at("settled").get<std::map<std::string, std::string>>();
+    if (j.contains("settlements")) {
+      for (const auto& s : j.at("settlements")) {
+        r.settlements.push_back({s.at("ref").get<std::string>(), s.at("candidate").get<std::string>(),
+                                 s.at("reviewer").get<std::string>(), s.at("at_ms").get<int64_t>()});
+      }
+    }
     auto d = AnswerDraft::from_json(j.at("draft"));
     if (!d.ok()) return d.error();
     r.draft = std::move(d).value();
@@ -143,6 +157,45 @@ Status AgentState::decide(std::string_view id_hex, bool approve, const std::stri
   item->decided_ms = unix_millis_now();
   if (auto st = txn->put(review_, id_hex, item->to_json().dump()); !st.ok()) return st;
   return txn->commit();
+}
+
+Status AgentState::settle(std::string_view id_hex, const std::string& ref, const std::string& candidate,
+                          const std::string& reviewer, const AnswerDraft& recomputed) {
+  auto txn = env_.begin_write();
+  if (!txn.ok()) return txn.error();
+  auto v = txn->get(review_, id_hex);
+  if (!v.ok()) return v.error();
+  if (!*v) {
+    return make_error(ErrorCode::kNotFound,
+                      "no enquiry " + std::string(id_hex) + " in the review queue (see `review list`)");
+  }
+  auto item = ReviewItem::from_json(**v);
+  if (!item.ok()) return item.error();
+  if (item->state != "pending") {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "enquiry " + std::string(id_hex) + " was already " + item->state + " by " + item->reviewer);
+  }
+  item->settled[ref] = candidate;
+  item->settlements.push_back({ref, candidate, reviewer, unix_millis_now()});
+  item->draft = recomputed;
+  if (auto st = txn->put(review_, id_hex, item->to_json().dump()); !st.ok()) return st;
+  return txn->commit();
+}
+
+Result<std::optional<std::vector<uint8_t>>> AgentState::enquiry_body(std::string_view id_hex) const {
+  auto txn = env_.begin_read();
+  if (!txn.ok()) return txn.error();
+  auto v = txn->get(enquiries_, id_hex);
+  if (!v.ok()) return v.error();
+  if (!*v) return std::optional<std::vector<uint8_t>>();
+  try {
+    auto j = nlohmann::json::parse(**v);
+    auto body = from_base64(j.at("body").get<std::string>());
+    if (!body.ok()) return make_error(ErrorCode::kDataLoss, "enquiry record damaged: " + body.error().message);
+    return std::optional<std::vector<uint8_t>>(std::move(body).value());
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(ErrorCode::kDataLoss, std::string("enquiry record damaged: ") + e.what());
+  }
 }
 
 }  // namespace mash::agent

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,14 @@ struct ReviewItem {
   std::string reviewer, note;      // set by approve/decline (the note stays at the agency)
   std::vector<std::string> withhold;  // fields the reviewer withheld before approving
   int64_t decided_ms = 0;
+  // Possible subjects the reviewer settled (review resolve): ref -> local person id or "none",
+  // with who and when, in order.
+  std::map<std::string, std::string> settled;
+  struct Settlement {
+    std::string ref, candidate, reviewer;
+    int64_t at_ms = 0;
+  };
+  std::vector<Settlement> settlements;
   AnswerDraft draft;
 
   nlohmann::json to_json() const;
@@ -60,6 +69,12 @@ class AgentState {
   // Records a reviewer's decision on a pending item; refuses items already decided.
   Status decide(std::string_view id_hex, bool approve, const std::string& reviewer,
                 const std::string& note, const std::vector<std::string>& withhold);
+  // Records a reviewer's settlement of one possible subject on a pending item, with the draft
+  // recomputed under it; refuses items already decided.
+  Status settle(std::string_view id_hex, const std::string& ref, const std::string& candidate,
+                const std::string& reviewer, const AnswerDraft& recomputed);
+  // The enquiry as received: the hub's signed body (verified when it arrived).
+  Result<std::optional<std::vector<uint8_t>>> enquiry_body(std::string_view id_hex) const;
 
  private:
   explicit AgentState(Env env) : env_(std::move(env)) {}

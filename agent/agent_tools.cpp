@@ -1,5 +1,6 @@
 #include "agent_tools.h"
 #include "match_tool.h"
+#include "review_tool.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -28,8 +29,6 @@
 
 namespace mash::agent {
 
-namespace {
-
 std::unique_ptr<PolicyHolder> load_policy(const AgentConfig& config, std::ostream& err) {
   auto signer = load_verify_key(config.isa_signer);
   if (!signer.ok()) {
@@ -45,15 +44,7 @@ std::unique_ptr<PolicyHolder> load_policy(const AgentConfig& config, std::ostrea
   return holder;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
+namespace {
 
 int do_import(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
   if (args.persons.empty() || args.facts.empty()) {
@@ -96,86 +87,6 @@ int do_import(const AgentConfig& config, const ToolArgs& args, std::ostream& out
       << report->persons_read << " persons, " << report->facts_imported << " of " << report->facts_read
       << " facts; " << report->problem_count << " problems; " << std::fixed << std::setprecision(2)
       << report->seconds << " s\n";
-  return 0;
-}
-
-int do_review(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
-  auto state = AgentState::open(config.store_dir / "state");
-  if (!state.ok()) {
-    err << "mash-agent: state store: " << state.error().message << "\n";
-    return 1;
-  }
-  const std::string& action = args.review_action;
-  if (action == "list") {
-    auto items = (*state)->review_items();
-    if (!items.ok()) {
-      err << "mash-agent: " << items.error().message << "\n";
-      return 1;
-    }
-    if (items->empty()) out << "the review queue is empty\n";
-    for (const auto& i : *items) {
-      size_t matched = 0, values = 0;
-      for (const auto& s : i.draft.subjects) {
-        matched += s.outcome == MatchOutcome::kMatched ? 1 : 0;
-        values += s.released.size();
-      }
-      out << i.enquiry_id << "  " << iso_time(i.received_ms) << "  " << i.state << "  case " << i.draft.case_ref
-          << "  " << i.draft.purpose << "/" << i.draft.legal_basis << "  " << i.draft.subjects.size()
-          << " subjects, " << matched << " matched, " << values << " values to release\n";
-    }
-    return 0;
-  }
-  auto item = (*state)->review_item(args.review_id);
-  if (!item.ok()) {
-    err << "mash-agent: " << item.error().message << "\n";
-    return 1;
-  }
-  if (!*item) {
-    err << "mash-agent: no enquiry " << args.review_id << " in the review queue (see review list)\n";
-    return 1;
-  }
-  if (action == "show") {
-    const auto& d = (*item)->draft;
-    out << "enquiry " << (*item)->enquiry_id << " (" << (*item)->state << ")\n"
-        << "case " << d.case_ref << ", purpose " << d.purpose << ", basis " << d.legal_basis << ", consent "
-        << d.consent << ", BRAG " << d.brag << "\n"
-        << "fields needing review: ";
-    for (const auto& f : d.review_fields) out << f << " ";
-    out << "\n";
-    for (const auto& s : d.subjects) {
-      out << "subject " << s.ref << ": " << outcome_name(s.outcome) << (s.restricted ? " (restricted: flag only)" : "")
-          << "\n";
-      for (const auto& r : s.released) {
-        out << "  release " << r.field << " = " << r.value << (r.date.empty() ? "" : " (" + r.date + ")") << "\n";
-      }
-      for (const auto& w : s.withheld) out << "  withheld " << w.field << ": " << w.reason << "\n";
-    }
-    return 0;
-  }
-  if (action != "approve" && action != "decline") {
-    err << "mash-agent: review " << action << ": expected list, show, approve or decline\n";
-    return 2;
-  }
-  if (action == "decline" && args.note.empty()) {
-    err << "mash-agent: review decline needs --note TEXT (why; it stays at the agency)\n";
-    return 2;
-  }
-  if (action == "decline" && !args.withhold.empty()) {
-    err << "mash-agent: --withhold applies to approve only\n";
-    return 2;
-  }
-  std::string reviewer = args.reviewer;
-  if (reviewer.empty()) {
-    const char* user = std::getenv("USER");
-    reviewer = user ? user : "operator";
-  }
-  auto st = (*state)->decide(args.review_id, action == "approve", reviewer, args.note, split_commas(args.withhold));
-  if (!st.ok()) {
-    err << "mash-agent: " << st.error().message << "\n";
-    return 1;
-  }
-  out << "enquiry " << args.review_id << " " << (action == "approve" ? "approved" : "declined")
-      << "; the running agent sends the answer to the hub within a second\n";
   return 0;
 }
 
@@ -326,7 +237,7 @@ int do_doctor(const AgentConfig& config, std::ostream& out) {
 int run_tool(const AgentConfig& config, const ToolArgs& args, std::ostream& out, std::ostream& err) {
   if (args.command == "import") return do_import(config, args, out, err);
   if (args.command == "match") return run_match_tool(config, args, out, err);
-  if (args.command == "review") return do_review(config, args, out, err);
+  if (args.command == "review") return run_review_tool(config, args, out, err);
   if (args.command == "doctor") return do_doctor(config, out);
   err << "mash-agent: unknown command " << args.command << "\n";
   return 2;

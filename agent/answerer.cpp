@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -35,6 +36,13 @@ Result<MatchOutcome> outcome_from(const std::string& s) {
 
 }  // namespace
 
+policy::Date today_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return policy::Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
 std::vector<std::string> AnswerDraft::released_fields() const {
   std::set<std::string> out;
   for (const auto& s : subjects) {
@@ -65,6 +73,10 @@ nlohmann::json AnswerDraft::to_json() const {
     sj["candidate_count"] = s.candidate_count;
     sj["basis"] = s.basis;
     sj["records"] = s.records;
+    if (!s.candidates.empty()) {
+      sj["candidates"] = nlohmann::json::array();
+      for (const auto& c : s.candidates) sj["candidates"].push_back({{"person_id", c.person_id}, {"score", c.score}});
+    }
     sj["restricted"] = s.restricted;
     sj["released"] = nlohmann::json::array();
     for (const auto& r : s.released) {
@@ -103,6 +115,11 @@ Result<AnswerDraft> AnswerDraft::from_json(const nlohmann::json& j) {
       s.candidate_count = sj.at("candidate_count").get<uint32_t>();
       s.basis = sj.at("basis").get<std::string>();
       s.records = sj.at("records").get<std::vector<std::string>>();
+      if (sj.contains("candidates")) {
+        for (const auto& c : sj.at("candidates")) {
+          s.candidates.push_back({c.at("person_id").get<std::string>(), c.at("score").get<double>()});
+        }
+      }
       s.restricted = sj.at("restricted").get<bool>();
       for (const auto& r : sj.at("released")) {
         s.released.push_back({r.at("field").get<std::string>(), r.at("value").get<std::string>(),
@@ -208,7 +225,42 @@ Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Re
     sd.outcome = m->outcome;
     sd.score = m->score;
     sd.basis = m->basis;
-    if (m->outcome == MatchOutcome::kPossible) sd.candidate_count = m->candidate_count;
+    std::vector<std::string> matched_ids = m->person_ids;
+    if (m->outcome == MatchOutcome::kPossible) {
+      sd.candidate_count = m->candidate_count;
+      for (const auto& c : m->top) {
+        if (c.score >= ctx.matcher->thresholds().review) sd.candidates.push_back({c.person_id, c.score});
+      }
+    }
+    if (ctx.settled) {
+      if (auto it = ctx.settled->find(sd.ref); it != ctx.settled->end()) {
+        if (m->outcome != MatchOutcome::kPossible) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "subject " + sd.ref + " is " + outcome_name(m->outcome) + ", not possible: nothing to settle");
+        }
+        if (it->second == "none") {
+          sd.outcome = MatchOutcome::kNoRecord;
+          sd.candidate_count = 0;
+        } else {
+          auto c = std::find_if(sd.candidates.begin(), sd.candidates.end(),
+                                [&](const CandidateNote& n) { return n.person_id == it->second; });
+          if (c == sd.candidates.end()) {
+            return make_error(ErrorCode::kInvalidArgument, "person " + it->second + " is not one of subject " + sd.ref +
+                                                               "'s candidates (see review show)");
+          }
+          sd.outcome = MatchOutcome::kMatched;
+          sd.score = c->score;
+          sd.candidate_count = 0;
+          matched_ids = {c->person_id};
+        }
+        sd.basis = "settled-on-review";
+        sd.candidates.clear();
+      }
+    }
+    if (sd.outcome == MatchOutcome::kPossible && std::any_of(decisions.begin(), decisions.end(),
+                                                             [](const policy::Decision& x) { return x.review; })) {
+      d.review = true;  // the agency reviews its answers: its reviewer may settle this subject
+    }
 
     // What the policy withholds whatever the records hold.
     for (size_t i = 0; i < d.fields.size(); ++i) {
@@ -217,10 +269,10 @@ Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Re
                                policy.clause(decisions[i].clause)});
       }
     }
-    if (m->outcome == MatchOutcome::kMatched) {
-      sd.records = m->person_ids;
+    if (sd.outcome == MatchOutcome::kMatched) {
+      sd.records = matched_ids;
       std::set<std::string> outside;  // fields with a fact outside the look-back window
-      for (const auto& pid : m->person_ids) {
+      for (const auto& pid : matched_ids) {
         auto facts = ctx.store->facts(*txn, pid);
         if (!facts.ok()) return facts.error();
         for (const auto& f : *facts) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct WithheldField {
   std::string field, reason, clause;
 };
 
+// A candidate for a `possible` subject, kept at the agency for its reviewer (never sent).
+struct CandidateNote {
+  std::string person_id;
+  double score = 0;
+};
+
 struct SubjectDraft {
   std::string ref;
   MatchOutcome outcome = MatchOutcome::kNoRecord;
@@ -43,6 +50,7 @@ struct SubjectDraft {
   uint32_t candidate_count = 0;
   std::string basis;                   // the matcher's basis
   std::vector<std::string> records;    // matched local person ids (for the agency's log only)
+  std::vector<CandidateNote> candidates;  // possible: the best candidates (for the agency's reviewer only)
   std::vector<ReleasedValue> released;
   std::vector<WithheldField> withheld;
   bool restricted = false;
@@ -79,10 +87,20 @@ struct AnswerContext {
   // The agency's own identifier schemes: an enquiry's identifier of any other scheme that is not
   // national is left out (the hub sends one only when the agreement names it for this agency).
   const std::vector<std::string>* identifier_schemes = nullptr;
+  // A reviewer's settlement of `possible` subjects (review resolve): subject ref -> the local
+  // person id they chose among the candidates, or "none". A settled subject is answered as
+  // matched to that person (basis "settled-on-review") or as no-record.
+  const std::map<std::string, std::string>* settled = nullptr;
 };
 
-// Builds the answer to a verified enquiry body. An error only for a failure of the agent's own
-// storage; a bad request is a declined draft.
+// Today's date in UTC, for the agreement's look-back windows.
+policy::Date today_utc();
+
+// Builds the answer to a verified enquiry body. An error for a failure of the agent's own
+// storage, and (kInvalidArgument) for a settlement that names no subject in the review band or a
+// person who is not one of its candidates; a bad request is a declined draft. At an agency whose
+// grant sends answers to review, a `possible` subject also sends the answer to review, so that
+// the reviewer can settle it.
 Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Reader body);
 
 // A reviewer's decisions applied to a draft: fields withheld on review (reason

@@ -37,13 +37,6 @@ std::string as_code(std::string_view s) {
   return "sha256:" + to_hex(h).substr(0, 32);
 }
 
-policy::Date today_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return policy::Date{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
-}
-
 }  // namespace
 
 EnquiryService::EnquiryService(EnquiryServiceOptions options, SigningKey answer_key, PolicyHolder& policy,

@@ -30,6 +30,7 @@ constexpr const char* kUsage = R"(usage: mash-agent --config FILE [--check-confi
        mash-agent match --config FILE --subject FILE.json [--json]
        mash-agent match --config FILE --subjects FILE.jsonl
        mash-agent review list|show ID|approve ID|decline ID --config FILE
+       mash-agent review resolve ID SUBJECT --candidate LOCAL_ID|none --config FILE
                          [--withhold FIELD,...] [--note TEXT] [--reviewer NAME]
        mash-agent doctor --config FILE
        mash-agent witness-reset --config FILE
@@ -54,8 +55,10 @@ Commands:
                   as JSON); --subjects FILE.jsonl: one person a line, one JSON
                   result a line (outcome, score, matched ids, evidence)
   review          answers waiting for a person at the agency: list, show one,
-                  approve (optionally withholding more fields) or decline; the
-                  running agent sends the result within a second
+                  resolve a possible subject (the candidate the reviewer
+                  confirmed, or none), approve (optionally withholding more
+                  fields) or decline; the running agent sends the result
+                  within a second
   doctor          check certificates, keys, clock, the agreement, the extract and
                   the connection to the hub; one line per check with OK or the fix
   keygen --out FILE  make this agency's signing key (FILE, 0600) and FILE.pub; it
@@ -219,6 +222,14 @@ int main(int argc, char** argv) {
       }
       args.review_id = argv[3];
       first = 4;
+      if (args.review_action == "resolve") {
+        if (argc < 5 || argv[4][0] == '-') {
+          std::cerr << "mash-agent: review resolve needs the enquiry ID and the subject (e.g. s1)\n";
+          return 2;
+        }
+        args.review_subject = argv[4];
+        first = 5;
+      }
     }
   }
   std::string config_path;
@@ -260,6 +271,8 @@ int main(int argc, char** argv) {
       ok = value(args.withhold);
     } else if (arg == "--note" && command == "review") {
       ok = value(args.note);
+    } else if (arg == "--candidate" && command == "review") {
+      ok = value(args.candidate);
     } else if (arg == "--reviewer" && command == "review") {
       ok = value(args.reviewer);
     } else {

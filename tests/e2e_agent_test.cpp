@@ -461,6 +461,72 @@ TEST_CASE("agent: answers that need review wait for a person at the agency", "[e
   CHECK(declined->bytes().find("not proportionate") == std::string::npos);
 }
 
+TEST_CASE("agent: a reviewer settles a possible subject, and the answer is recomputed before approval", "[e2e][agent]") {
+  TestHub hub;
+  hub.start();
+  hub.import_extract();
+  hub.start_agent();
+  // G-POL-04 sends police answers to review. The twin (no forename) is possible: C1 or C2.
+  Enquiry e;
+  e.consent = "refused";
+  e.brag = "red";
+  e.fields = {"police.known", "police.domestic-abuse"};
+  e.subjects = {kFourSubjects[0], kFourSubjects[2]};
+  auto id = hub.send(e);
+  auto interim = hub.answer(id);
+  REQUIRE(interim);
+  CHECK(decode(*interim).body().getStatus() == wire::AnswerBody::Status::AWAITING_REVIEW);
+  std::string out;
+  REQUIRE(run(hub.agent_cmd("review show " + id), &out) == 0);
+  CHECK(out.find("subject twin: possible") != std::string::npos);
+  CHECK(out.find("candidate C1") != std::string::npos);
+  CHECK(out.find("candidate C2") != std::string::npos);
+  CHECK(out.find("--candidate none") != std::string::npos);
+  // Bad input: someone who is not a candidate, a subject already matched, no such subject, no
+  // --candidate. Nothing changes.
+  CHECK(run(hub.agent_cmd("review resolve " + id + " twin --candidate M1"), &out) == 2);
+  CHECK(out.find("M1 is not one of subject twin's candidates") != std::string::npos);
+  CHECK(run(hub.agent_cmd("review resolve " + id + " child --candidate C1"), &out) == 2);
+  CHECK(out.find("subject child is matched, not possible") != std::string::npos);
+  CHECK(run(hub.agent_cmd("review resolve " + id + " s9 --candidate C1"), &out) == 2);
+  CHECK(run(hub.agent_cmd("review resolve " + id + " twin"), &out) == 2);
+  CHECK(run(hub.agent_cmd("review resolve " + id), &out) == 2);
+  REQUIRE(run(hub.agent_cmd("review show " + id), &out) == 0);
+  CHECK(out.find("subject twin: possible") != std::string::npos);
+
+  REQUIRE(run(hub.agent_cmd("review resolve " + id + " twin --candidate C1 --reviewer ds.jones"), &out) == 0);
+  CHECK(out.find("subject twin settled by ds.jones: matched to C1, 2 values to release") != std::string::npos);
+  REQUIRE(run(hub.agent_cmd("review show " + id), &out) == 0);
+  CHECK(out.find("subject twin: matched (settled on review)") != std::string::npos);
+  REQUIRE(run(hub.agent_cmd("review approve " + id + " --reviewer ds.jones"), &out) == 0);
+  auto final_answer = hub.answer(id, 2);
+  INFO(hub.agent->log());
+  REQUIRE(final_answer);
+  auto d = decode(*final_answer);
+  auto twin = d.subject("twin");
+  CHECK(twin.getOutcome() == wire::SubjectAnswer::Outcome::MATCHED);
+  CHECK(std::string(twin.getMatchBasis().cStr()) == "settled-on-review");
+  CHECK(released(twin) == std::vector<std::string>{"police.domestic-abuse", "police.known"});
+  CHECK(d.subject("child").getOutcome() == wire::SubjectAnswer::Outcome::MATCHED);
+
+  // Only a possible subject: the answer still waits for the reviewer, who says it is none of them.
+  e.subjects = {kFourSubjects[2]};
+  auto id2 = hub.send(e);
+  auto interim2 = hub.answer(id2);
+  REQUIRE(interim2);
+  CHECK(decode(*interim2).body().getStatus() == wire::AnswerBody::Status::AWAITING_REVIEW);
+  REQUIRE(run(hub.agent_cmd("review resolve " + id2 + " twin --candidate none"), &out) == 0);
+  REQUIRE(run(hub.agent_cmd("review approve " + id2), &out) == 0);
+  auto none = hub.answer(id2, 2);
+  REQUIRE(none);
+  auto nt = decode(*none).subject("twin");
+  CHECK(nt.getOutcome() == wire::SubjectAnswer::Outcome::NO_RECORD);
+  CHECK(nt.getCandidateCount() == 0);
+  CHECK(nt.getReleased().size() == 0);
+  // A decided item cannot be settled again.
+  CHECK(run(hub.agent_cmd("review resolve " + id2 + " twin --candidate C1"), &out) == 1);
+}
+
 TEST_CASE("agent: a policy bundle from the hub is accepted only when signed by the ISA signer", "[e2e][agent]") {
   TestHub hub;
   const auto& d = hub.pki.dir();
