@@ -595,7 +595,9 @@ HttpResponse Api::agreement(const Caller&) {
         fields.push_back({{"id", f.id}, {"description", f.description}, {"special_category", f.special_category}});
       }
     }
-    agencies.push_back({{"id", ag.id}, {"name", ag.name}, {"fields", fields}});
+    json schemes = json::array();
+    for (const auto& s : ag.identifier_schemes) schemes.push_back({{"id", s.id}, {"name", s.name}});
+    agencies.push_back({{"id", ag.id}, {"name", ag.name}, {"fields", fields}, {"identifier_schemes", schemes}});
   }
   json signatories = json::array();
   for (const auto& s : a.signatories) {

@@ -129,6 +129,26 @@ constexpr double kLatencyBounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10,
 constexpr int kRepeatLookups = 3;
 constexpr int64_t kRepeatWindowMs = 30LL * 86'400'000;
 
+bool may_see(const json& meta, const EnquiryActor& actor) {
+  if (actor.role == "researcher") return meta["owner"] == actor.user_id;
+  if (actor.role == "manager") return meta["team"] == actor.team;
+  return false;  // DPOs and admins never see case content
+}
+
+json status_view(json meta) {
+  const int64_t now = unix_millis_now();
+  for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
+    auto& a = it.value();
+    std::string s = a["status"];
+    if ((s == "queued" || s == "delivered" || s == "awaiting-review") && now > meta["deadline_ms"].get<int64_t>()) {
+      a["status"] = "overdue";
+      a["was"] = s;
+    }
+  }
+  return meta;
+}
+
+
 }  // namespace
 
 struct EnquiryDesk::Checked {
@@ -191,7 +211,8 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
   json& n = out.request;
   if (!in.is_object()) return EnquiryError{400, "invalid", "the enquiry must be a JSON object", {}};
   static const std::set<std::string> kKeys = {"case_ref", "local_authority", "brag", "concerns", "purpose",
-                                              "legal_basis", "consent", "consent_reason", "subjects", "agencies"};
+                                              "legal_basis", "consent", "consent_reason", "subjects", "agencies",
+                                              "follows"};
   for (auto it = in.begin(); it != in.end(); ++it) {
     if (!kKeys.count(it.key())) errors[it.key().substr(0, 64)] = "is not a field of an enquiry";
   }
@@ -203,6 +224,11 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
     errors["local_authority"] = "must be a lower-case code, e.g. hammersmith-fulham";
   }
   str(in, "", "concerns", concerns, errors, 4000, true);
+  // A follow-up: the same case asked again (of agencies asked before), with more details.
+  std::string follows;
+  if (str(in, "", "follows", follows, errors, 32, false) && !follows.empty() && !is_code(follows, 32, false)) {
+    errors["follows"] = "must be the id of an earlier enquiry";
+  }
   const auto& agreement = policy_.agreement();
   if (str(in, "", "brag", brag, errors, 32, true)) {
     const auto* level = agreement.brag_level(brag);
@@ -234,6 +260,7 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
   }
   n = {{"case_ref", case_ref}, {"local_authority", la}, {"brag", brag}, {"concerns", concerns}, {"purpose", purpose},
        {"legal_basis", basis}, {"consent", consent}, {"consent_reason", consent_reason}};
+  if (!follows.empty()) n["follows"] = follows;
 
   // Subjects.
   json subjects = json::array();
@@ -422,6 +449,39 @@ std::variant<json, EnquiryError> EnquiryDesk::preview(const json& request) {
   return json{{"agencies", agencies}, {"deadline_hours", c.deadline_hours}, {"deadline_minutes", c.deadline_minutes}};
 }
 
+std::optional<EnquiryError> EnquiryDesk::check_follow_up(const std::string& follows, const Checked& c,
+                                                         const EnquiryActor& actor) {
+  json earlier;
+  {
+    auto txn = env_.begin_read();
+    if (!txn.ok()) return EnquiryError{503, "unavailable", txn.error().message, {}};
+    auto m = txn->get(enquiries_, follows);
+    if (!m.ok()) return EnquiryError{503, "unavailable", m.error().message, {}};
+    // One the user may not see looks the same as one that does not exist.
+    if (*m) earlier = json::parse(**m);
+  }
+  if (earlier.is_null() || !may_see(earlier, actor) || earlier.contains("purged_ms")) {
+    return EnquiryError{400, "invalid", "the enquiry has errors; nothing was stored or sent",
+                        {{"follows", "is not an enquiry of yours that is still held"}}};
+  }
+  std::map<std::string, std::string> errors;
+  if (earlier["case_ref"] != c.request["case_ref"]) {
+    errors["case_ref"] = "a follow-up keeps the case reference of the enquiry it follows (" +
+                         earlier["case_ref"].get<std::string>() + ")";
+  }
+  for (size_t i = 0; i < c.agencies.size(); ++i) {
+    if (!earlier["agencies"].contains(c.agencies[i].id)) {
+      errors["agencies[" + std::to_string(i) + "]"] =
+          "was not asked in the enquiry this follows: a follow-up asks the same agencies again (start a new enquiry to ask another)";
+    }
+  }
+  if (earlier.contains("follow_ups") && earlier["follow_ups"].size() >= kMaxFollowUps) {
+    errors["follows"] = "already has " + std::to_string(kMaxFollowUps) + " follow-ups";
+  }
+  if (!errors.empty()) return EnquiryError{400, "invalid", "the enquiry has errors; nothing was stored or sent", errors};
+  return std::nullopt;
+}
+
 std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const EnquiryActor& actor) {
   if (actor.role != "researcher" && actor.role != "manager") {
     return EnquiryError{403, "forbidden", "only researchers and managers make enquiries", {}};
@@ -437,6 +497,10 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
     }
   }
   if (!empty_agency.empty()) return EnquiryError{400, "invalid", "an agency would be asked nothing", empty_agency};
+  const std::string follows = c.request.value("follows", "");
+  if (!follows.empty()) {
+    if (auto refused = check_follow_up(follows, c, actor)) return *refused;
+  }
 
   // The agreement's rate limits: this enquiry takes a place in the user's window now, so that
   // concurrent submissions cannot both take the last one; it gives the place back if it is not
@@ -514,6 +578,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
     if (!a.not_permitted.empty()) e.extra["not_permitted." + a.id] = std::to_string(a.not_permitted.size());
   }
   e.extra["agencies"] = agency_list;
+  if (!follows.empty()) e.extra["follows"] = follows;
   e.extra["local_authority"] = r["local_authority"];
   for (auto& [k, v] : ref_keys) {
     if (e.extra.size() >= 64) break;  // the audit record's limit; the report then gives answer statuses
@@ -531,6 +596,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
                {"owner", actor.user_id}, {"team", actor.team}, {"brag", r["brag"]}, {"purpose", r["purpose"]},
                {"legal_basis", r["legal_basis"]}, {"consent", r["consent"]}, {"created_ms", now},
                {"deadline_ms", deadline}, {"policy_version", version}, {"agencies", json::object()}};
+  if (!follows.empty()) meta["follows"] = follows;
   struct Copy {
     std::string agency, delivery_hex;
     std::vector<uint8_t> frame;
@@ -606,6 +672,16 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       if (auto st = txn.put(deliveries_, cp.delivery_hex, id + "/" + cp.agency); !st.ok()) return st;
     }
     if (auto st = txn.put(enquiries_, id, meta.dump()); !st.ok()) return st;
+    if (!follows.empty()) {
+      // The earlier enquiry lists its follow-ups (read here, inside the write, so that a status
+      // change stored meanwhile is kept).
+      auto earlier = txn.get(enquiries_, follows);
+      if (!earlier.ok()) return earlier.error();
+      if (!*earlier) return make_error(ErrorCode::kFailedPrecondition, "the enquiry this follows is gone");
+      json em = json::parse(**earlier);
+      em["follow_ups"].push_back(id);
+      if (auto st = txn.put(enquiries_, follows, em.dump()); !st.ok()) return st;
+    }
     if (auto st = txn.put(due_, ms_key(deadline) + "/" + id, ""); !st.ok()) return st;
     if (auto st = txn.put(by_owner_, actor.user_id + "/" + ms_key(now) + "/" + id, ""); !st.ok()) return st;
     auto lookups = count_lookups(txn, actor.user_id, id, e.subjects, now);
@@ -1279,28 +1355,6 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
   return {};
 }
 
-namespace {
-
-bool may_see(const json& meta, const EnquiryActor& actor) {
-  if (actor.role == "researcher") return meta["owner"] == actor.user_id;
-  if (actor.role == "manager") return meta["team"] == actor.team;
-  return false;  // DPOs and admins never see case content
-}
-
-json status_view(json meta) {
-  const int64_t now = unix_millis_now();
-  for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
-    auto& a = it.value();
-    std::string s = a["status"];
-    if ((s == "queued" || s == "delivered" || s == "awaiting-review") && now > meta["deadline_ms"].get<int64_t>()) {
-      a["status"] = "overdue";
-      a["was"] = s;
-    }
-  }
-  return meta;
-}
-
-}  // namespace
 
 std::variant<json, EnquiryError> EnquiryDesk::list(const EnquiryActor& actor) {
   if (actor.role != "researcher" && actor.role != "manager") {

@@ -135,6 +135,10 @@ class EnquiryDesk {
  private:
   struct Checked;
   struct LinkItem;
+  static constexpr size_t kMaxFollowUps = 20;
+  // A follow-up's earlier enquiry: one the actor may see, still held, of the same case, asked of
+  // the same agencies; the error to give otherwise.
+  std::optional<EnquiryError> check_follow_up(const std::string& follows, const Checked& c, const EnquiryActor& actor);
   static constexpr size_t kMaxLinkQueue = 20'000, kMaxLinkQueueBytes = size_t{256} << 20;
   void post_link(LinkItem item);
   // What the audit log already holds for an enquiry (the store may lag behind it after a

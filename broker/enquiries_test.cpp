@@ -465,3 +465,57 @@ TEST_CASE("identifiers: an agency's own scheme goes only to the agencies that de
   refused(json::array({{{"scheme", "police-nominal"}, {"value", std::string(33, 'x')}}}), "subjects[0].identifiers[0]");
   refused(json("PN-1"), "subjects[0].identifiers");
 }
+
+TEST_CASE("follow-ups: the same case asked again with more details, linked both ways; bad links refused", "[enquiries]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  EnquiryActor other{"omar.o", "researcher", "east"};
+  auto first = hub.desk->submit(request_to_police_and_health(), rita);
+  REQUIRE(std::holds_alternative<json>(first));
+  const std::string id = std::get<json>(first)["id"];
+
+  // The police answered "possible": the researcher adds the address and asks the police again.
+  json again = request();
+  again["follows"] = id;
+  again["subjects"][0]["address"] = "Flat 2, 14 Acacia Road, Hammersmith";
+  auto second = hub.desk->submit(again, rita);
+  REQUIRE(std::holds_alternative<json>(second));
+  const std::string id2 = std::get<json>(second)["id"];
+  auto view = [&](const std::string& e) {
+    auto v = hub.desk->get(e, rita);
+    REQUIRE(std::holds_alternative<json>(v));
+    return std::get<json>(v);
+  };
+  CHECK(view(id2)["follows"] == id);
+  CHECK(view(id)["follow_ups"] == json::array({id2}));
+  CHECK(view(id2)["request"]["subjects"][0]["address"] == "Flat 2, 14 Acacia Road, Hammersmith");
+  auto created = hub.audit->find("type", "enquiry.created");
+  REQUIRE(created.ok());
+  REQUIRE(created->size() == 2);
+
+  // Refused, naming the field, nothing stored: no such enquiry, someone else's, another case,
+  // an agency not asked before.
+  auto refused = [&](json req, const EnquiryActor& who, const std::string& field) {
+    auto r = hub.desk->submit(req, who);
+    REQUIRE(std::holds_alternative<EnquiryError>(r));
+    std::string listed;
+    for (const auto& [k, v] : std::get<EnquiryError>(r).fields) listed += k + ": " + v + "; ";
+    INFO(listed);
+    CHECK(std::get<EnquiryError>(r).fields.count(field) == 1);
+  };
+  json bad = again;
+  bad["follows"] = "00000000000000000000000000000000";
+  refused(bad, rita, "follows");
+  refused(again, other, "follows");
+  bad = again;
+  bad["case_ref"] = "MASH-2026-9999";
+  refused(bad, rita, "case_ref");
+  bad = again;
+  bad["agencies"] = json::array({{{"agency", "education"}, {"justification", "The school may know the family."}}});
+  refused(bad, rita, "agencies[0]");
+  bad = again;
+  bad["follows"] = "not an id!";
+  refused(bad, rita, "follows");
+  CHECK(hub.count("enquiry.created") == 2);
+  CHECK(view(id)["follow_ups"].size() == 1);
+}

@@ -210,6 +210,39 @@ try {
   assert.match(await text(r.page, '#case-list'), new RegExp(caseRef));
   await shot(r.page, 'case-list');
 
+  say('the researcher follows the enquiry up: the form comes filled in, they add an address and ask the police again');
+  const first = (await apiFromPage(r.page, 'GET', '/api/v1/enquiries/' + enquiryId)).body;
+  const anyPossible = Object.values(first.subjects).some(s => Object.values(s.agencies).some(a => a.outcome === 'possible'));
+  await r.page.goto('/enquiries/' + enquiryId);
+  await r.page.locator('#picture').waitFor();
+  assert.equal(await r.page.locator('#follow-up').count(), anyPossible ? 1 : 0, 'the follow-up link is offered after a possible answer only');
+  await r.page.goto('/enquiries/new?follows=' + enquiryId);
+  await r.page.getByRole('heading', {name: 'Follow-up enquiry'}).waitFor();
+  assert.equal(await r.page.locator('#f-case_ref').inputValue(), caseRef);
+  assert.equal(await r.page.locator('#f-subjects-0-surname').inputValue(), cSur);
+  assert.equal(await r.page.locator('[data-subject]').count(), 3, 'the people of the earlier enquiry');
+  assert.equal(await r.page.locator('input[name=agencies]').count(), 3, 'only the agencies asked before');
+  await r.page.locator('#f-subjects-0-address').fill('Flat 2, 14 Acacia Road, Hammersmith');
+  await r.page.locator('#send-button').click();
+  await r.page.locator('.govuk-error-summary').waitFor();  // no agency chosen: nothing sent
+  if (!(await r.page.locator('#f-agency-police').isChecked())) await r.page.locator('#f-agency-police').check();
+  await r.page.locator('#f-agency-police-justification').fill('Police found two possible records: the address should settle it.');
+  await r.page.locator('#send-button').click();
+  await r.page.waitForURL(/\/enquiries\/[A-Za-z0-9_-]+\?sent=1$/);
+  const followId = new URL(r.page.url()).pathname.split('/').pop();
+  assert.notEqual(followId, enquiryId);
+  const follow = (await apiFromPage(r.page, 'GET', '/api/v1/enquiries/' + followId)).body;
+  assert.equal(follow.follows, enquiryId);
+  assert.equal(follow.request.subjects[0].address, 'Flat 2, 14 Acacia Road, Hammersmith');
+  assert.deepEqual(Object.keys(follow.agencies), ['police']);
+  await r.page.locator('#status-board').waitFor();
+  await r.page.locator('#enquiry-links').waitFor();
+  assert.match(await text(r.page, '#enquiry-links'), new RegExp(`Follows\\s*enquiry ${enquiryId}`));
+  await r.page.goto('/enquiries/' + enquiryId);
+  await r.page.locator('#enquiry-links').waitFor();
+  assert.match(await text(r.page, '#enquiry-links'), new RegExp(`Follow-ups\\s*enquiry ${followId}`));
+  assert.deepEqual(r.page.errors, [], 'no script errors');
+
   say('another researcher cannot open the case by its URL');
   const o = await signIn('demo.other');
   await o.page.goto('/enquiries/' + enquiryId);
@@ -232,7 +265,7 @@ try {
   say('the manager sees the team\'s case, records a decision and prints the front-door information');
   const m = await signIn('demo.manager');
   await m.page.waitForURL(/\/cases$/);
-  await m.page.getByRole('link', {name: caseRef}).click();
+  await m.page.locator(`a[href="/enquiries/${enquiryId}"]`).click();  // the first enquiry, not its follow-up
   await m.page.locator('#decision-form').waitFor();
   await m.page.locator('#decide').click();
   await m.page.locator('.govuk-error-summary').waitFor();

@@ -3,6 +3,7 @@ import {initAll} from '/assets/govuk-frontend.min.js';
 import {api, setCsrf, whenSignedOut, ApiError} from './api.js';
 import {h, clear, append, heading, para, button, textInput, errorSummary, notification, markFieldErrors, showErrorSummary} from './dom.js';
 import * as cases from './cases.js';
+import * as enquiryForm from './enquiry_form.js';
 import * as audit from './audit.js';
 import * as admin from './admin.js';
 
@@ -28,7 +29,7 @@ const routes = [
   [/^\/sign-in$/, signIn, null],
   [/^\/$/, () => navigate(homes[state.user.role] || '/sign-in', true), 'any'],
   [/^\/cases$/, cases.list, ['researcher', 'manager']],
-  [/^\/enquiries\/new$/, cases.create, ['researcher', 'manager']],
+  [/^\/enquiries\/new$/, enquiryForm.create, ['researcher', 'manager']],
   [/^\/enquiries\/([A-Za-z0-9_-]{1,64})$/, cases.view, ['researcher', 'manager']],
   [/^\/enquiries\/([A-Za-z0-9_-]{1,64})\/export$/, cases.exportPage, ['manager']],
   [/^\/audit$/, audit.search, ['dpo']],

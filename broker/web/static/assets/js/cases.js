@@ -1,10 +1,9 @@
-// Researchers' and managers' pages: the case list, the enquiry form with its preview, the live
-// status board and consolidated picture, the decision and the front-door export.
+// Researchers' and managers' pages: the case list, the live status board and consolidated
+// picture, the decision and the front-door export (the enquiry form is in enquiry_form.js).
 import {api, ApiError} from './api.js';
-import {state, page, onLeave, navigate, showError} from './app.js';
+import {state, page, onLeave, navigate} from './app.js';
 import {h, clear, append, heading, para, link, button, tag, table, summaryList, warning, inset, notification,
-        textInput, textarea, select, dateInput, readDate, radios, readRadio, checkbox, fieldId,
-        markFieldErrors, clearFieldErrors, showErrorSummary, when, timeLeft} from './dom.js';
+        textarea, radios, readRadio, markFieldErrors, showErrorSummary, when, timeLeft} from './dom.js';
 
 const bragColour = {red: 'red', amber: 'orange', green: 'green', blue: 'blue'};
 const statusText = {
@@ -24,11 +23,11 @@ export function statusTag(status, late) {
 }
 // The agreement's names are long ("Metropolitan Police Service: MASH police desk (...)"): the
 // part before a colon or bracket names the agency well enough on a busy page.
-const agencyName = id => {
+export const agencyName = id => {
   const full = state.agreement?.agencies.find(a => a.id === id)?.name;
   return full ? full.split(/[:(]/)[0].trim() || full : id;
 };
-const fieldName = id => {
+export const fieldName = id => {
   for (const a of state.agreement?.agencies || []) {
     const f = a.fields.find(f => f.id === id);
     if (f) return f.description || id;
@@ -36,7 +35,7 @@ const fieldName = id => {
   return id;
 };
 
-async function loadAgreement() {
+export async function loadAgreement() {
   if (!state.agreement) state.agreement = await api('GET', '/api/v1/agreement');
   return state.agreement;
 }
@@ -93,212 +92,6 @@ export async function list() {
   }, banner);
   const tick = setInterval(draw, 30000);
   onLeave(() => clearInterval(tick));
-}
-
-// ---- the enquiry form ----
-
-const schemes = [['nhs', 'NHS number'], ['upn', 'Unique pupil number (UPN)'], ['pnc', 'Police National Computer (PNC) ID'],
-                 ['probation', 'Probation case reference'], ['housing', 'Housing reference']];
-
-function subjectFieldset(i, role) {
-  const p = `subjects[${i}]`;
-  const roles = state.agreement.subject_roles.map(r => ({value: r, text: r.replace('-', ' ')}));
-  return h('fieldset', {class: 'govuk-fieldset app-subject', 'data-subject': i},
-    h('legend', {class: 'govuk-fieldset__legend govuk-fieldset__legend--m'}, `Person ${i + 1}`),
-    select(p + '.role', 'Role in the case', roles, {value: role}),
-    textInput(p + '.forenames', 'First names', {width: 20}),
-    textInput(p + '.surname', 'Last name', {width: 20}),
-    dateInput(p + '.date_of_birth', 'Date of birth', {hint: 'For example, 27 3 2015. Leave empty if not known.'}),
-    select(p + '.gender', 'Gender', [['female', 'Female'], ['male', 'Male'], ['other', 'Other'], ['unknown', 'Not known']]
-      .map(([value, text]) => ({value, text})), {placeholder: 'Not given'}),
-    textInput(p + '.postcode', 'Postcode', {width: 10}),
-    h('details', {class: 'govuk-details'},
-      h('summary', {class: 'govuk-details__summary'}, h('span', {class: 'govuk-details__summary-text'}, 'Identifiers (NHS number, UPN, ...)')),
-      h('div', {class: 'govuk-details__text'}, schemes.map(([k, label]) => textInput(`${p}.identifiers.${k}`, label, {width: 20})))),
-    i > 0 ? button('Remove this person', {type: 'button', secondary: true, class: 'app-remove-subject', 'data-remove': i}) : null);
-}
-
-function readSubjects(form) {
-  return [...form.querySelectorAll('[data-subject]')].map((fs, i) => {
-    const p = `subjects[${i}]`;
-    const v = k => (document.getElementById(fieldId(p + '.' + k))?.value || '').trim();
-    const s = {ref: 's' + (i + 1), role: v('role')};
-    for (const k of ['forenames', 'surname', 'postcode', 'gender']) if (v(k)) s[k] = v(k);
-    const dob = readDate(p + '.date_of_birth');
-    if (dob) s.date_of_birth = dob;
-    const ids = {};
-    for (const [k] of schemes) { const x = v('identifiers.' + k); if (x) ids[k] = x; }
-    if (Object.keys(ids).length) s.identifiers = ids;
-    return s;
-  });
-}
-
-function agencyBlock(a) {
-  const id = `agency-${a.id}`;
-  const details = h('div', {class: 'govuk-checkboxes__conditional', id: id + '-more', hidden: true},
-    textarea(`agency.${a.id}.justification`, `Why you need to ask ${a.name}`, {rows: 2,
-      hint: 'Say why this agency may hold information relevant to the concern. At least 10 characters.'}),
-    h('div', {class: 'govuk-form-group'},
-      h('fieldset', {class: 'govuk-fieldset'},
-        h('legend', {class: 'govuk-fieldset__legend govuk-fieldset__legend--s'}, 'Information to ask for'),
-        h('div', {class: 'govuk-checkboxes govuk-checkboxes--small'},
-          a.fields.map(f => checkbox(`${id}-field-${f.id}`, `${id}-fields`, f.id,
-            f.description + (f.special_category ? ' (special category)' : ''), true))))));
-  const box = checkbox(fieldId(`agency.${a.id}`), 'agencies', a.id, a.name, false, {'aria-controls': id + '-more'});
-  box.querySelector('input').addEventListener('change', ev => { details.hidden = !ev.target.checked; });
-  return [box, details];
-}
-
-function readAgencies(form) {
-  return [...form.querySelectorAll('input[name=agencies]:checked')].map(cb => ({
-    agency: cb.value,
-    justification: document.getElementById(fieldId(`agency.${cb.value}.justification`)).value.trim(),
-    fields: [...form.querySelectorAll(`input[name="agency-${CSS.escape(cb.value)}-fields"]:checked`)].map(x => x.value),
-  }));
-}
-
-function readEnquiry(form) {
-  const v = k => (document.getElementById(fieldId(k))?.value || '').trim();
-  const e = {case_ref: v('case_ref'), local_authority: v('local_authority'), brag: readRadio('brag'), concerns: v('concerns'),
-             purpose: v('purpose'), legal_basis: v('legal_basis'), consent: v('consent'),
-             subjects: readSubjects(form), agencies: readAgencies(form)};
-  if (v('consent_reason')) e.consent_reason = v('consent_reason');
-  return e;
-}
-
-// The API names agency errors by their place in the list sent ("agencies[1].justification");
-// the form names them by agency.
-function formKey(key, sent) {
-  const m = key.match(/^agencies\[(\d+)\](?:\.(\w+))?/);
-  if (!m) return key;
-  const a = sent.agencies[Number(m[1])];
-  if (!a) return 'agencies';
-  return m[2] === 'justification' ? `agency.${a.agency}.justification` : `agency.${a.agency}`;
-}
-
-function describeKey(key) {
-  const names = {case_ref: 'Case reference', local_authority: 'Local authority', brag: 'BRAG rating', concerns: 'Concerns',
-                 purpose: 'Purpose', legal_basis: 'Legal basis', consent: 'Consent', consent_reason: 'Reason consent was not sought',
-                 subjects: 'People', agencies: 'Agencies'};
-  if (names[key]) return names[key];
-  let m = key.match(/^subjects\[(\d+)\]\.?(.*)$/);
-  if (m) return `Person ${Number(m[1]) + 1}${m[2] ? ': ' + m[2].replace(/_/g, ' ').replace('identifiers.', '') : ''}`;
-  m = key.match(/^agency\.([a-z0-9-]+)\.?(.*)$/);
-  if (m) return `${agencyName(m[1])}${m[2] ? ': ' + m[2] : ''}`;
-  return key;
-}
-
-export async function create() {
-  const el = page('New enquiry');
-  const ag = await loadAgreement();
-  const summary = h('div');
-  const subjects = h('div', {id: 'subjects'});
-  const previewBox = h('div', {id: 'preview', 'aria-live': 'polite'});
-  const form = h('form', {novalidate: true, id: 'enquiry-form'},
-    h('h2', {class: 'govuk-heading-m'}, 'The case'),
-    textInput('case_ref', 'Case reference', {width: 20, hint: 'As in your case management system, for example MASH-2026-0042.'}),
-    textInput('local_authority', 'Local authority', {width: 20, hint: 'Its code, for example hammersmith-fulham.'}),
-    radios('brag', 'BRAG rating', ag.brag.slice().sort((a, b) => b.rank - a.rank).map(b => ({value: b.id,
-      text: b.name || b.id, hint: `Agencies have ${timeLeft(Date.now() + b.deadline_minutes * 60000).replace(' left', '')} to answer.`}))),
-    textarea('concerns', 'Concerns', {rows: 4, hint: 'What has been reported. Agencies do not see this.'}),
-    h('h2', {class: 'govuk-heading-m'}, 'Why you are asking'),
-    select('purpose', 'Purpose', ag.purposes.map(p => ({value: p.id, text: p.name || p.id})), {placeholder: 'Choose the purpose'}),
-    select('legal_basis', 'Legal basis', ag.legal_bases.map(b => ({value: b.id, text: b.name || b.id})), {placeholder: 'Choose the legal basis'}),
-    select('consent', 'Consent', ag.consent_states.map(c => ({value: c.id, text: c.name || c.id})), {placeholder: 'Choose the consent state'}),
-    textarea('consent_reason', 'Reason consent was not sought', {rows: 2, hint: 'Needed when consent was not sought.'}),
-    h('h2', {class: 'govuk-heading-m'}, 'The people'),
-    subjects,
-    button('Add another person', {type: 'button', secondary: true, id: 'add-subject'}),
-    h('h2', {class: 'govuk-heading-m'}, 'The agencies'),
-    h('div', {class: 'govuk-form-group', 'data-key': 'agencies'},
-      h('fieldset', {class: 'govuk-fieldset'},
-        h('legend', {class: 'govuk-fieldset__legend govuk-fieldset__legend--s'}, 'Which agencies to ask'),
-        h('div', {class: 'govuk-hint'}, 'Ask only the agencies that may hold information relevant to this concern.'),
-        h('div', {class: 'govuk-checkboxes', 'data-module': 'govuk-checkboxes'}, ag.agencies.map(agencyBlock)))),
-    previewBox,
-    h('div', {class: 'govuk-button-group'},
-      button('Preview what each agency will be asked', {type: 'button', secondary: true, id: 'preview-button'}),
-      button('Send enquiry', {id: 'send-button'})));
-  append(el, [summary, heading('New enquiry'), para('Nothing is sent until you choose "Send enquiry". The preview sends nothing.'), form]);
-  const addSubject = role => { subjects.append(subjectFieldset(subjects.children.length, role)); };
-  addSubject('child');
-  form.querySelector('#add-subject').addEventListener('click', () => addSubject('mother'));
-  form.addEventListener('click', ev => {
-    const b = ev.target.closest('[data-remove]');
-    if (!b) return;
-    const kept = readSubjects(form).filter((_, i) => i !== Number(b.dataset.remove));
-    clear(subjects);
-    kept.forEach((s, i) => {
-      subjects.append(subjectFieldset(i, s.role));
-      for (const k of ['forenames', 'surname', 'postcode', 'gender']) {
-        const x = document.getElementById(fieldId(`subjects[${i}].${k}`));
-        if (x && s[k]) x.value = s[k];
-      }
-      if (s.date_of_birth) {
-        const [y, m, d] = s.date_of_birth.split('-');
-        const id = fieldId(`subjects[${i}].date_of_birth`);
-        document.getElementById(id).value = d; document.getElementById(id + '-month').value = m; document.getElementById(id + '-year').value = y;
-      }
-      for (const [k, v] of Object.entries(s.identifiers || {})) document.getElementById(fieldId(`subjects[${i}].identifiers.${k}`)).value = v;
-    });
-  });
-
-  const refuse = (e, sent) => {
-    if (e instanceof ApiError && e.status === 400 && Object.keys(e.fields).length) {
-      const fields = {};
-      for (const [k, v] of Object.entries(e.fields)) fields[formKey(k, sent)] = v;
-      showErrorSummary(summary, 'There is a problem: nothing was sent', markFieldErrors(form, fields, describeKey));
-    } else {
-      clearFieldErrors(form);
-      showErrorSummary(summary, 'There is a problem: nothing was sent', [{message: e.message}]);
-    }
-  };
-  const local = sent => {  // what the browser can tell before asking the hub
-    const fields = {};
-    if (!sent.agencies.length) fields.agencies = 'choose at least one agency';
-    return fields;
-  };
-
-  form.querySelector('#preview-button').addEventListener('click', async () => {
-    const sent = readEnquiry(form);
-    clear(previewBox);
-    const f = local(sent);
-    if (Object.keys(f).length) { showErrorSummary(summary, 'There is a problem', markFieldErrors(form, f, describeKey)); return; }
-    try {
-      const p = await api('POST', '/api/v1/enquiries/preview', sent);
-      clearFieldErrors(form);
-      clear(summary);
-      previewBox.append(h('div', {class: 'govuk-inset-text', id: 'preview-result'},
-        h('h2', {class: 'govuk-heading-m'}, 'What each agency will be asked'),
-        p.agencies.map(a => h('div', {'data-preview-agency': a.agency},
-          h('h3', {class: 'govuk-heading-s'}, agencyName(a.agency)),
-          a.asked.length ? h('ul', {class: 'govuk-list govuk-list--bullet'}, a.asked.map(x => h('li', {}, fieldName(x))))
-                         : para('Nothing: the agreement permits none of the information asked for.'),
-          a.not_permitted.length ? [h('p', {class: 'govuk-body govuk-!-font-weight-bold'}, 'Not permitted:'),
-            h('ul', {class: 'govuk-list govuk-list--bullet'}, a.not_permitted.map(n =>
-              h('li', {'data-not-permitted': n.field}, `${fieldName(n.field)}: ${n.explanation || n.reason}`,
-                n.clause ? h('span', {class: 'app-muted'}, ` (agreement clause ${n.clause})`) : null)))] : null)),
-        para(`Agencies will have until about ${when(Date.now() + (p.deadline_minutes || p.deadline_hours * 60) * 60000)} to answer.`)));
-      previewBox.scrollIntoView({block: 'start'});
-    } catch (e) { refuse(e, sent); }
-  });
-
-  form.addEventListener('submit', async ev => {
-    ev.preventDefault();
-    const sent = readEnquiry(form);
-    const f = local(sent);
-    if (Object.keys(f).length) { showErrorSummary(summary, 'There is a problem: nothing was sent', markFieldErrors(form, f, describeKey)); return; }
-    const send = form.querySelector('#send-button');
-    send.disabled = true;
-    try {
-      const r = await api('POST', '/api/v1/enquiries', sent);
-      navigate('/enquiries/' + r.id + '?sent=1', true);
-    } catch (e) {
-      refuse(e, sent);
-    } finally {
-      send.disabled = false;
-    }
-  });
 }
 
 // ---- one enquiry: status board, consolidated picture, decision ----
@@ -406,6 +199,22 @@ export async function view(id) {
       ['Decision', v.decision ? decisionText[v.decision] || v.decision : 'None yet']]),
     banner, board, pic]);
   draw();
+  // After a "possible" answer the researcher can add details (an address, identifiers) and ask
+  // the same agency again: a follow-up, linked to this enquiry.
+  const possible = Object.values(v.subjects || {}).some(s => Object.values(s.agencies || {}).some(a => a.outcome === 'possible'));
+  if (state.user.role === 'researcher' && possible) {
+    append(el, [h('div', {class: 'govuk-inset-text', id: 'follow-up'},
+      para('An agency found more than one record that could be this person and cannot say which. Add what you know ' +
+           '(an address, an identifier) and ask again.'),
+      para(link(`/enquiries/new?follows=${encodeURIComponent(v.id)}`, 'Add details and ask again')))]);
+  }
+  const links = [];
+  if (v.follows) links.push(['Follows', link(`/enquiries/${encodeURIComponent(v.follows)}`, `enquiry ${v.follows}`)]);
+  if (v.follow_ups?.length) {
+    links.push(['Follow-ups', h('ul', {class: 'govuk-list'}, v.follow_ups.map(f =>
+      h('li', {}, link(`/enquiries/${encodeURIComponent(f)}`, `enquiry ${f}`))))]);
+  }
+  if (links.length) append(el, [h('div', {id: 'enquiry-links'}, summaryList(links))]);
   if (state.user.role === 'manager') {
     append(el, [decisionForm(v, d => navigate(`/enquiries/${v.id}`, true)),
       v.decision ? para(link(`/enquiries/${v.id}/export`, 'Information for the front door (printable)')) : null]);
