@@ -108,7 +108,7 @@ done
 node=$(chroot "$target" node --version 2>/dev/null || echo none)
 npm=$(chroot "$target" npm --version 2>/dev/null || echo none)
 summary+=("inside: Debian $(cat "$target/etc/debian_version"), node $node, npm $npm, $(chroot "$target" dpkg-query -f '.\n' -W | wc -l) packages")
-[ "${steps[0]}" != demo ] || summary+=("demo: $(grep -cE '^  (police|health|education|probation|housing) ' "$work/demo.log" || true) agents listed as connected; $(grep -m1 'audit trail after the enquiry' "$work/demo.log" | sed 's/^ *//' || echo 'no audit check found')")
+[ "${steps[0]}" != demo ] || summary+=("demo: $(grep -oE '^  (police|health|education|probation|housing) ' "$work/demo.log" | sort -u | wc -l) agents listed as connected; $(grep -m1 'audit trail after the enquiry' "$work/demo.log" | sed 's/^ *//' || echo 'no audit check found')")
 [ "${steps[-1]}" != test ] || summary+=("tests: $(grep -E '[0-9]+% tests passed' "$work/test.log" | tr '\n' ';' || echo 'no ctest summary')")
 
 echo
