@@ -79,26 +79,26 @@ echo "  agents witnessing the hub's audit log: $w of ${#agencies[@]}"
 echo "  agency disclosure logs witnessed by the hub: $(grep -o 'agency-witness-accepted agency=[a-z-]*' "$run/broker.log" | sort -u | wc -l) of ${#agencies[@]}"
 "$HUB_BIN"/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1 | sed 's/^/  /'
 
-# A sample child known to police, health and education (ground truth from mash-synth), as a
-# researcher would type them in (referrals.csv: with the generator's typing noise).
-child=$(awk -F, 'NR > 1 && ($1 == "police" || $1 == "health" || $1 == "education") && $3 != "" { n[$3 "," $1] = 1 }
-                END { for (k in n) { split(k, p, ","); c[p[1]]++ } for (id in c) if (c[id] == 3) print id }' \
-          "$run/data/truth.csv" | sort > "$run/known3.txt"
-        awk -F, 'NR > 1 && $3 == "child" { print $1 "," $4 "," $5 "," $6 }' "$run/data/referrals.csv" | sort |
-        join -t, - "$run/known3.txt" | head -1)
-if [ -n "$child" ]; then
-  IFS=, read -r true_id fore sur dob <<< "$child"
-  printf '{"forenames": "%s", "surname": "%s", "date_of_birth": "%s"}\n' "$fore" "$sur" "$dob" > "$run/sample-child.json"
-  echo
-  echo "Sample child (synthetic): $fore $sur, born $dob; each agency's agent matches it against its own"
-  echo "extract (mash-agent match; only the outcome is shown here, the evidence is in $run/match-*.txt):"
-  for a in "${agencies[@]}"; do
-    "$HUB_BIN"/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
-    printf '  %-10s %s\n' "$a" "$(head -2 "$run/match-$a.txt" | tr '\n' ' ')"
-  done
-  known=$(awk -F, -v id="$true_id" '$3 == id { print $1 }' "$run/data/truth.csv" | sort | tr '\n' ' ')
-  echo "  (ground truth from mash-synth: this child is held by: $known)"
-fi
+# The sample household: a child, and an adult of the household about whom the police hold a
+# restricted record (ground truth from mash-synth), with their addresses and the adult's police
+# nominal reference (an identifier scheme the agreement declares for the police alone).
+IFS=, read -r c_fore c_sur c_dob a_fore a_sur a_dob <<< "$(hub_sample_household "$run")"
+IFS='|' read -r c_addr c_pc a_addr a_pc a_nominal <<< "$(hub_sample_extras "$run")"
+printf '{"ref": "s1", "forenames": "%s", "surname": "%s", "date_of_birth": "%s", "address": "%s", "postcode": "%s"}\n' \
+  "$c_fore" "$c_sur" "$c_dob" "$c_addr" "$c_pc" > "$run/sample-child.json"
+printf '{"ref": "s2", "forenames": "%s", "surname": "%s", "date_of_birth": "%s", "address": "%s", "postcode": "%s", "identifiers": {"police-nominal": "%s"}}\n' \
+  "$a_fore" "$a_sur" "$a_dob" "$a_addr" "$a_pc" "$a_nominal" > "$run/sample-adult.json"
+echo
+echo "Sample child (synthetic): $c_fore $c_sur, born $c_dob, of $c_addr $c_pc."
+echo "Each agency's agent matches the child against its own extract, as its IT team can check with"
+echo "mash-agent match (the outcome here; the evidence per field is in $run/match-*.txt):"
+for a in "${agencies[@]}"; do
+  "$HUB_BIN"/mash-agent match --config "$run/agent-$a.toml" --subject "$run/sample-child.json" > "$run/match-$a.txt" 2>&1 || true
+  printf '  %-10s %s\n' "$a" "$(head -2 "$run/match-$a.txt" | tr '\n' ' ')"
+done
+"$HUB_BIN"/mash-agent match --config "$run/agent-police.toml" --subject "$run/sample-adult.json" > "$run/match-police-adult.txt" 2>&1 || true
+echo "The adult, $a_fore $a_sur, with the police nominal reference $a_nominal: the police's evidence"
+grep -E '^candidate|^  (address|building|locality|postcode|identifier) ' "$run/match-police-adult.txt" | head -7 | sed 's/^/  /'
 echo
 echo "The JSON API (HTTPS, TLS 1.3, the hub CA): https://localhost:$http_port"
 api() { curl -sS --max-time 10 --cacert "$run/pki/ca/ca.crt" "$@"; }
@@ -109,26 +109,24 @@ token=$(api -H 'Content-Type: application/json' \
 echo "  signed in as demo.researcher; GET /api/v1/me: $(api -H "Authorization: Bearer $token" "https://localhost:$http_port/api/v1/me" | sed 's/"csrf":"[^"]*",//')"
 echo "  (logins for --keep-running: $run/logins.txt)"
 
-# A sample enquiry through the hub, as the researcher: a child from a household where the police
-# hold a restricted record about an adult, that adult, and someone no agency knows.
-IFS=, read -r c_fore c_sur c_dob a_fore a_sur a_dob <<< "$(hub_sample_household "$run")"
-cat > "$run/sample-enquiry.json" <<JSON
-{"case_ref": "MASH-DEMO-0001", "local_authority": "hammersmith-fulham", "brag": "amber",
- "concerns": "Demo: school reports unexplained bruising (synthetic data).",
- "purpose": "mash-risk-assessment", "legal_basis": "ca1989-s47", "consent": "not-sought-risk",
- "consent_reason": "Seeking consent could alert the adult and increase the risk to the child.",
- "subjects": [
-   {"ref": "s1", "role": "child", "forenames": "$c_fore", "surname": "$c_sur", "date_of_birth": "$c_dob"},
-   {"ref": "s2", "role": "other-adult", "forenames": "$a_fore", "surname": "$a_sur", "date_of_birth": "$a_dob"},
-   {"ref": "s3", "role": "other-adult", "forenames": "Zebedee", "surname": "Quillfeather", "date_of_birth": "1970-01-01"}],
- "agencies": [
-   {"agency": "police", "justification": "Possible risk from an adult in the household."},
-   {"agency": "health", "justification": "Injuries and health contacts for the child."},
-   {"agency": "education", "justification": "Attendance and concerns raised at school."}]}
-JSON
+# A sample enquiry through the hub, as the researcher: the sample child, the adult (with the
+# police's own identifier, which the hub sends to the police alone), and someone no agency knows.
+jq -n --slurpfile c "$run/sample-child.json" --slurpfile a "$run/sample-adult.json" '{
+  case_ref: "MASH-DEMO-0001", local_authority: "hammersmith-fulham", brag: "amber",
+  concerns: "Demo: school reports unexplained bruising (synthetic data).",
+  purpose: "mash-risk-assessment", legal_basis: "ca1989-s47", consent: "not-sought-risk",
+  consent_reason: "Seeking consent could alert the adult and increase the risk to the child.",
+  subjects: [($c[0] + {role: "child"}),
+             ($a[0] + {role: "other-adult", identifiers: [{scheme: "police-nominal", value: $a[0].identifiers["police-nominal"]}]}),
+             {ref: "s3", role: "other-adult", forenames: "Zebedee", surname: "Quillfeather", date_of_birth: "1970-01-01"}],
+  agencies: [
+    {agency: "police", justification: "Possible risk from an adult in the household."},
+    {agency: "health", justification: "Injuries and health contacts for the child."},
+    {agency: "education", justification: "Attendance and concerns raised at school."}]}' > "$run/sample-enquiry.json"
 echo
 echo "Sample enquiry through the hub (demo.researcher; $run/sample-enquiry.json):"
-echo "  $c_fore $c_sur (child), $a_fore $a_sur (adult in the household), and a person no agency knows"
+echo "  $c_fore $c_sur (the sample child), $a_fore $a_sur (the adult, with the police nominal reference), and a"
+echo "  person no agency knows"
 created=$(api -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   --data-binary @"$run/sample-enquiry.json" "https://localhost:$http_port/api/v1/enquiries")
 enquiry=$(echo "$created" | jq -r '.id // empty')
@@ -146,6 +144,12 @@ echo "$view" | jq -r '.subjects | to_entries[] | .key as $ref | .value as $s |
     "      \(.key): \(.value.outcome)" +
     (if (.value.released | length) > 0 then ", released " + ([.value.released[].field | sub("^[a-z]+\\."; "")] | unique | join(" ")) else "" end) +
     (if .value.restricted then "; RESTRICTED: contact " + (.value.restricted_contact | split(",")[0]) else "" end)] | join("\n"))'
+# An agency whose answers the agreement sends to review (health, for this purpose) holds its
+# answer until a person there approves it: say how, since it is not in the picture yet.
+for a in $(echo "$view" | jq -r '.agencies | to_entries[] | select(.value.status == "awaiting-review") | .key'); do
+  echo "  $a: the agreement has a person at $a approve its answers first; it joins the picture when they do:"
+  echo "      $HUB_BIN/mash-agent review list --config $run/agent-$a.toml   (then review show ID, review approve ID)"
+done
 echo "  audit trail after the enquiry: $("$HUB_BIN"/mash-audit verify --store "$run/audit" --pubkey "$run/audit.key.pub" | tail -1)"
 echo
 echo "Broker log: $run/broker.log   Agent logs: $run/agent-*.log"

@@ -19,10 +19,16 @@ deploy/demo.sh > "$dir/out.txt" 2>&1 || status=$?
 fail() { echo "demo-test: $1"; cat "$dir/out.txt"; exit 1; }
 [ "$status" = 0 ] || fail "deploy/demo.sh exited $status"
 for want in "agents witnessing the hub's audit log: 5 of 5" "agency disclosure logs witnessed by the hub: 5 of 5" \
-            "status per agency:" "police: matched" "RESTRICTED: contact" "audit trail after the enquiry:" ": verified"; do
+            "status per agency:" "police: matched" "RESTRICTED: contact" "audit trail after the enquiry:" ": verified" \
+            "identifier    exact:police-nominal" "joins the picture when they do"; do
   grep -qF "$want" "$dir/out.txt" || fail "missing from the output: $want"
 done
 ! grep -q "NOT CONNECTED" "$dir/out.txt" || fail "an agent did not connect"
+# The child the demo shows matched is the child it asks the hub about.
+child=$(sed -n 's/^Sample child (synthetic): \([^,]*\), born.*/\1/p' "$dir/out.txt")
+[ -n "$child" ] && grep -qF "  $child (the sample child)" "$dir/out.txt" || fail "the sample child and the enquiry's child differ"
+# The police received the adult's nominal reference; health and education did not.
+grep -q '"police-nominal"' "$dir/run/sample-enquiry.json" || fail "the sample enquiry has no police nominal reference"
 [ ! -f "$dir/run/pids" ] || fail "the demo left its pid file behind"
 for c in /proc/[0-9]*/cmdline; do
   if tr '\0' ' ' < "$c" 2>/dev/null | grep -qF "$dir/run/"; then fail "the demo left processes running"; fi

@@ -66,6 +66,11 @@ hub_prepare() {
   "$HUB_BIN"/mash-policy sign --key "$dir/isa-signer.key" "$dir/isa.toml" > /dev/null || return 1
   echo "== synthetic agency extracts (mash-synth: $households households with noise and ground truth)"
   "$HUB_BIN"/mash-synth --out "$dir/data" --households "$households" --seed 42 --referrals 500 | sed 's/^/   /' || return 1
+  # The police's own person reference (the agreement's police-nominal scheme), derived from the
+  # police person id, in the extract's identifiers column.
+  awk 'NR == 1 { print $0 ",identifiers"; next }
+       { id = $0; sub(/,.*/, "", id); n = id; gsub(/[^0-9]/, "", n); print $0 ",police-nominal:PN-" n }' \
+    "$dir/data/police/persons.csv" > "$dir/data/police/persons.tmp" && mv "$dir/data/police/persons.tmp" "$dir/data/police/persons.csv"
 
   echo "== the hub's audit log signing key (mash-broker keygen); agencies get the .pub to witness it"
   "$HUB_BIN"/mash-broker keygen --out "$dir/audit.key" > /dev/null || return 1
@@ -86,6 +91,7 @@ hub_prepare() {
       printf '[disclosure]\ndir = "disclosure-%s"\nsigning_key = "disclosure-%s.key"\ncheckpoint_interval_ms = 500\n' "$a" "$a"
       printf '[witness]\nbroker_audit_key = "audit.key.pub"\nbroker_audit_origin = "mash-broker/demo"\nstate = "witness-%s.state"\n' "$a"
       printf '[store]\ndir = "store-%s"\n[policy]\nsigner = "isa-signer.key.pub"\nagreement = "isa.toml"\n' "$a"
+      [ "$a" != police ] || printf '[matching]\nidentifier_schemes = ["police-nominal"]\n'  # as the agreement declares
       hub_tls "pki/agent-$a.crt" "pki/agent-$a.key"; } > "$dir/agent-$a.toml"
   done
   echo "== each agency imports its extract (mash-agent import)"
@@ -124,6 +130,23 @@ hub_sample_household() {
   printf '%s,%s\n' \
     "$(awk -F, -v h="$household" '$2 == h && $3 == "child" { print $4 "," $5 "," $6; exit }' "$dir/data/population.csv")" \
     "$(awk -F, -v t="$adult" '$1 == t { print $4 "," $5 "," $6 }' "$dir/data/population.csv")"
+}
+
+# More of the same household (hub_sample_household): prints one line
+# "child_address|child_postcode|adult_address|adult_postcode|adult_police_nominal", as the
+# population holds them, and the adult's police nominal reference (the police record's own
+# identifier).
+hub_sample_extras() {
+  local dir=$1 pid adult household line_of
+  pid=$(grep -m1 ',ongoing-investigation,' "$dir/data/police/facts.csv" | cut -d, -f1)
+  adult=$(awk -F, -v p="$pid" '$1 == "police" && $2 == p { print $3 }' "$dir/data/truth.csv")
+  household=$(awk -F, -v t="$adult" '$1 == t { print $2 }' "$dir/data/population.csv")
+  # The address is the one quoted column; the postcode follows it.
+  home_of() { sed -n 's/^[^"]*"\([^"]*\)",\([^,]*\),.*/\1|\2/p' | head -1; }
+  printf '%s|%s|PN-%s\n' \
+    "$(awk -F, -v h="$household" '$2 == h && $3 == "child" { print; exit }' "$dir/data/population.csv" | home_of)" \
+    "$(awk -F, -v t="$adult" '$1 == t { print }' "$dir/data/population.csv" | home_of)" \
+    "$(echo "$pid" | tr -cd '0-9')"
 }
 
 # Starts the broker and the agents; returns once all agents are connected (or after 10 s).
