@@ -27,7 +27,8 @@ done
 # The child the demo shows matched is the child it asks the hub about.
 child=$(sed -n 's/^Sample child (synthetic): \([^,]*\), born.*/\1/p' "$dir/out.txt")
 [ -n "$child" ] && grep -qF "  $child (the sample child)" "$dir/out.txt" || fail "the sample child and the enquiry's child differ"
-# The police received the adult's nominal reference; health and education did not.
+# The sample enquiry carries the adult's police nominal reference (the hub sends it to the police
+# alone: broker/enquiries_test.cpp checks that).
 grep -q '"police-nominal"' "$dir/run/sample-enquiry.json" || fail "the sample enquiry has no police nominal reference"
 [ ! -f "$dir/run/pids" ] || fail "the demo left its pid file behind"
 for c in /proc/[0-9]*/cmdline; do
