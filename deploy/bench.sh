@@ -47,6 +47,8 @@ if [ -z "${1:-}" ] || [[ "Matching" =~ ${1} ]]; then
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   echo "== matching quality: FEBRL3, every field (names, date of birth, the address as one line, postcode)"
   "$bdir"/bin/match-quality febrl ../shared/data/febrl3.csv 2>/dev/null | tail -2 || true
+  echo "== matching quality: FEBRL3, every field and soc_sec_id as the agency's own identifier scheme"
+  "$bdir"/bin/match-quality febrl ../shared/data/febrl3.csv --ssn yes 2>/dev/null | tail -2 || true
   echo "== matching quality: FEBRL3, names and date of birth only"
   "$bdir"/bin/match-quality febrl ../shared/data/febrl3.csv --fields names 2>/dev/null | tail -2 || true
   [ -f ../shared/data/febrl3.csv ] || echo "   (../shared/data/febrl3.csv not found: skipped)"

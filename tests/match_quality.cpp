@@ -146,6 +146,9 @@ std::unique_ptr<ExtractStore> import(const std::filesystem::path& dir, const std
   auto r = import_extract(**store, opts);
   if (!r.ok()) throw std::runtime_error(r.error().message);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (std::getenv("MATCH_QUALITY_DEBUG")) {
+    for (size_t i = 0; i < r->problems.size() && i < 20; ++i) std::fprintf(stderr, "problem: %s\n", r->problems[i].c_str());
+  }
   std::fprintf(stderr, "imported %llu persons, %llu facts (%llu problems) in %.2f s (read persons %.2f, facts %.2f, write %.2f)\n",
                (unsigned long long)r->persons_imported, (unsigned long long)r->facts_imported,
                (unsigned long long)r->problem_count, s, r->read_persons_seconds, r->read_facts_seconds, r->write_seconds);
