@@ -205,6 +205,13 @@ int main(int argc, char** argv) {
     std::cerr << "mash-agent: unknown command '" << command << "' (try --help)\n";
     return 2;
   }
+  // --help anywhere shows the help, whatever else the command line holds.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+  }
   mash::agent::ToolArgs args;
   args.command = command;
   bool check_only = false;

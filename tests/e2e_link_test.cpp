@@ -330,6 +330,12 @@ TEST_CASE("the programs explain themselves and refuse bad configuration in one l
     CHECK(run(bin + " --config " + shell_quote((dir / "syntax.toml").string()), &out) == 2);
     CHECK(out.find("syntax.toml:1:") != std::string::npos);
   }
+  // A command's --help is the help, not a complaint about a missing argument.
+  for (const char* cmd : {"review", "review resolve", "match", "import"}) {
+    INFO(cmd);
+    CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent " + cmd + " --help", &out) == 0);
+    CHECK(out.find("review resolve ID SUBJECT") != std::string::npos);
+  }
   // An agent certificate is refused as the broker's own (it names no DNS host; and an agent
   // refuses to start with a certificate that names no agency).
   Hub hub;
