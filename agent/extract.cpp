@@ -218,6 +218,17 @@ std::optional<std::string> normalise_local_identifier(std::string_view value) {
 }
 
 PersonFeatures make_features(std::string id, const PersonDetails& d) {
+  addr::Address address;
+  if (auto a = addr::parse_address(d.address); a.ok()) address = std::move(*a);
+  std::vector<addr::Address> previous;
+  for (const auto& prev : d.previous_addresses) {
+    if (auto a = addr::parse_address(prev); a.ok()) previous.push_back(std::move(*a));
+  }
+  return make_features(std::move(id), d, std::move(address), std::move(previous));
+}
+
+PersonFeatures make_features(std::string id, const PersonDetails& d, addr::Address address,
+                             std::vector<addr::Address> previous_addresses) {
   PersonFeatures p;
   p.id = std::move(id);
   add_tokens(p.forenames, d.forenames);
@@ -243,11 +254,10 @@ PersonFeatures make_features(std::string id, const PersonDetails& d) {
       }
     }
   }
-  if (auto a = addr::parse_address(d.address); a.ok()) p.address = std::move(*a);
-  for (const auto& prev : d.previous_addresses) {
+  p.address = std::move(address);
+  for (auto& a : previous_addresses) {
     if (p.previous_addresses.size() >= kMaxPreviousAddresses) break;
-    auto a = addr::parse_address(prev);
-    if (a.ok() && !a->empty() && !(*a == p.address)) p.previous_addresses.push_back(std::move(*a));
+    if (!a.empty() && !(a == p.address)) p.previous_addresses.push_back(std::move(a));
   }
   if (auto u = normalise_uprn(d.uprn)) p.uprn = *u;
   for (const auto& [scheme, value] : d.identifiers) {
@@ -859,6 +869,8 @@ namespace {
 struct PersonRow {
   std::string id;
   PersonDetails details;
+  addr::Address address;  // parsed when the row was checked: not parsed again
+  std::vector<addr::Address> previous_addresses;
 };
 
 // Builds the stored form of checked rows on its own thread, in the order they were pushed.
@@ -900,7 +912,7 @@ class PersonBuilder {
     }
   }
   void build(PersonRow& r) {
-    auto f = make_features(std::move(r.id), r.details);
+    auto f = make_features(std::move(r.id), r.details, std::move(r.address), std::move(r.previous_addresses));
     persons_.add(f.id, f.encode());
     for (const auto& k : blocking_keys(f)) blocks_.add(index_prefix(k) + f.id, {});
     for (const auto& [s, v] : f.identifiers) ids_.add(index_prefix(s + "|" + v) + f.id, {});
@@ -1032,17 +1044,21 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
         problems.add(pfile, line, "previous postcode " + show(pc) + " is not a postcode; kept without it");
       }
     }
-    d.address = col(*pcols, "address");
-    if (auto a = addr::parse_address(d.address); !a.ok()) {
+    addr::Address address;
+    std::vector<addr::Address> previous_addresses;
+    if (auto a = addr::parse_address(col(*pcols, "address")); a.ok()) {
+      address = std::move(*a);
+    } else {
       problems.add(pfile, line, "address: " + a.error().message + "; kept without it");
     }
-    d.previous_addresses = split_list(col(*pcols, "previous_addresses"));
-    for (const auto& pa : d.previous_addresses) {
-      if (auto a = addr::parse_address(pa); !a.ok()) {
+    for (const auto& pa : split_list(col(*pcols, "previous_addresses"))) {
+      if (auto a = addr::parse_address(pa); a.ok()) {
+        previous_addresses.push_back(std::move(*a));
+      } else {
         problems.add(pfile, line, "previous address: " + a.error().message + "; kept without it");
       }
     }
-    if (d.previous_addresses.size() > kMaxPreviousAddresses) {
+    if (previous_addresses.size() > kMaxPreviousAddresses) {
       problems.add(pfile, line, "more than " + std::to_string(kMaxPreviousAddresses) +
                                     " previous addresses; the first " + std::to_string(kMaxPreviousAddresses) + " kept");
     }
@@ -1092,7 +1108,7 @@ Result<ImportReport> import_extract(ExtractStore& store, const ImportOptions& op
     d.date_of_birth = std::move(dob);
     d.gender = std::move(gender);
     d.identifiers = std::move(identifiers);
-    batch.push_back({std::move(id), std::move(d)});
+    batch.push_back({std::move(id), std::move(d), std::move(address), std::move(previous_addresses)});
     if (batch.size() == kBatch) builder.push(std::move(batch));
     ++report.persons_imported;
   }

@@ -88,6 +88,9 @@ struct PersonDetails {
 // report them check first (check_postcode, addr::parse_address, normalise_uprn,
 // normalise_identifier).
 PersonFeatures make_features(std::string id, const PersonDetails& details);
+// As above, with the addresses already parsed (details.address and previous_addresses unused).
+PersonFeatures make_features(std::string id, const PersonDetails& details, addr::Address address,
+                             std::vector<addr::Address> previous_addresses);
 
 // A postcode for comparison: a valid UK postcode normalised ("SW1A 1AA"); any other as its
 // letters and digits in upper case, 2 to 12 of them ("2119", "75008"); nullopt when it has
