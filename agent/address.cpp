@@ -122,6 +122,13 @@ Part read_part(std::string_view text) {
     }
     p.words.push_back(std::move(t));
   }
+  // A UK postcode at the end of the part ("london sw1a 1aa", "acacia rd w69aa") is left out
+  // first, so that the street type before it is recognised.
+  if (p.words.size() >= 2 && text::parse_uk_postcode(p.words[p.words.size() - 2] + p.words.back())) {
+    p.words.resize(p.words.size() - 2);
+  } else if (!p.words.empty() && text::parse_uk_postcode(p.words.back())) {
+    p.words.pop_back();
+  }
   // Street types spelt out; "st" is "street" at the end and "saint" before a name.
   for (size_t i = 0; i < p.words.size(); ++i) {
     std::string& w = p.words[i];
@@ -179,10 +186,6 @@ Result<Address> parse_address(std::string_view line) {
     any_text = any_text || piece.find_first_not_of(" \t") != std::string_view::npos;
     if (text::parse_uk_postcode(piece)) continue;  // the postcode column carries it
     Part p = read_part(piece);
-    // A UK postcode at the end of the last part: "london sw1a 1aa".
-    if (p.words.size() >= 2 && text::parse_uk_postcode(p.words[p.words.size() - 2] + p.words.back())) {
-      p.words.resize(p.words.size() - 2);
-    }
     if (p.words.empty() && p.number.empty() && p.sub.empty()) continue;
     parts.push_back(std::move(p));
     if (parts.size() > kMaxAddressParts) {

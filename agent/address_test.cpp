@@ -28,6 +28,10 @@ TEST_CASE("address: a UK line is read into number, flat, street, locality and to
   CHECK(a.locality == "hammersmith");
   CHECK(a.town == "london");  // the postcode at the end is left to the postcode column
 
+  Address pc = parsed("14 Acacia Rd W6 9AA");  // a postcode in the street's part
+  CHECK(pc.street == "acacia road");
+  CHECK(pc.number == "14");
+
   Address b = parsed("14b ACACIA ROAD");
   CHECK(b.number == "14");
   CHECK(b.sub == "b");

@@ -160,7 +160,8 @@ Status AgentState::decide(std::string_view id_hex, bool approve, const std::stri
 }
 
 Status AgentState::settle(std::string_view id_hex, const std::string& ref, const std::string& candidate,
-                          const std::string& reviewer, const AnswerDraft& recomputed) {
+                          const std::string& reviewer, const AnswerDraft& recomputed,
+                          const std::map<std::string, std::string>& based_on) {
   auto txn = env_.begin_write();
   if (!txn.ok()) return txn.error();
   auto v = txn->get(review_, id_hex);
@@ -174,6 +175,10 @@ Status AgentState::settle(std::string_view id_hex, const std::string& ref, const
   if (item->state != "pending") {
     return make_error(ErrorCode::kFailedPrecondition,
                       "enquiry " + std::string(id_hex) + " was already " + item->state + " by " + item->reviewer);
+  }
+  if (item->settled != based_on) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "enquiry " + std::string(id_hex) + " was settled by someone else meanwhile: run review show and try again");
   }
   item->settled[ref] = candidate;
   item->settlements.push_back({ref, candidate, reviewer, unix_millis_now()});

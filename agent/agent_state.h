@@ -71,8 +71,12 @@ class AgentState {
                 const std::string& note, const std::vector<std::string>& withhold);
   // Records a reviewer's settlement of one possible subject on a pending item, with the draft
   // recomputed under it; refuses items already decided.
+  // `based_on`: the settlements the draft was recomputed under, besides this one; if another
+  // reviewer's settlement was stored meanwhile, nothing is changed and the call fails (run it
+  // again).
   Status settle(std::string_view id_hex, const std::string& ref, const std::string& candidate,
-                const std::string& reviewer, const AnswerDraft& recomputed);
+                const std::string& reviewer, const AnswerDraft& recomputed,
+                const std::map<std::string, std::string>& based_on);
   // The enquiry as received: the hub's signed body (verified when it arrived).
   Result<std::optional<std::vector<uint8_t>>> enquiry_body(std::string_view id_hex) const;
 

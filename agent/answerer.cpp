@@ -178,7 +178,8 @@ Result<AnswerDraft> draft_answer(const AnswerContext& ctx, wire::EnquiryBody::Re
   for (auto s : subjects) {
     if (too_long(s.getRef()) || too_long(s.getForenames()) || too_long(s.getSurname()) ||
         too_long(s.getPostcode()) || too_long(s.getDateOfBirth()) || too_long(s.getGender()) ||
-        s.getOtherNames().size() > 10 || s.getIdentifiers().size() > 10 || s.getRef().size() == 0) {
+        too_long(s.getAddress()) || too_long(s.getUprn()) || s.getOtherNames().size() > 10 ||
+        s.getIdentifiers().size() > kMaxSubjectIdentifiers || s.getRef().size() == 0) {
       return declined(std::move(d), "malformed-enquiry");
     }
     for (auto n : s.getOtherNames()) {

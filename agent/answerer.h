@@ -77,6 +77,7 @@ struct AnswerDraft {
 inline constexpr size_t kMaxSubjects = 20;
 inline constexpr size_t kMaxFieldsRequested = 64;
 inline constexpr size_t kMaxSubjectText = 256;
+inline constexpr size_t kMaxSubjectIdentifiers = 16;  // as many as the hub accepts
 
 struct AnswerContext {
   const policy::Policy* policy = nullptr;

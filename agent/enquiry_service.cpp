@@ -221,6 +221,7 @@ std::vector<AuditEvent> EnquiryService::disclosure_events(const AnswerDraft& d, 
     se.fields.erase(std::unique(se.fields.begin(), se.fields.end()), se.fields.end());
     if (se.fields.size() > 256) se.fields.resize(256);
     se.extra["ref"] = as_code(s.ref);
+    if (!s.basis.empty()) se.extra["basis"] = as_code(s.basis);
     for (size_t i = 0; i < s.records.size() && i < 8; ++i) se.extra["record." + std::to_string(i)] = as_code(s.records[i]);
     se.extra["withheld"] = std::to_string(s.withheld.size());
     events.push_back(std::move(se));
@@ -517,6 +518,21 @@ void EnquiryService::poll_reviews(std::vector<HubAck>& acks) {
           reinterpret_cast<const uint8_t*>(item.note.data()), item.note.size())));
     }
     o.events.insert(o.events.begin(), reviewed);
+    // Each settlement of a possible subject: who chose which record (or none), in order.
+    for (size_t k = 0; k < item.settlements.size(); ++k) {
+      const auto& st = item.settlements[k];
+      AuditEvent settled;
+      settled.type = "review.settled";
+      settled.time_ms = st.at_ms;
+      settled.actor = as_code(st.reviewer);
+      settled.role = "reviewer";
+      settled.agency = options_.agency;
+      settled.enquiry = o.id_hex;
+      settled.outcome = st.candidate == "none" ? "no-record" : "matched";
+      settled.extra["ref"] = as_code(st.ref);
+      if (st.candidate != "none") settled.extra["record.0"] = as_code(st.candidate);
+      o.events.insert(o.events.begin() + static_cast<std::ptrdiff_t>(1 + k), std::move(settled));
+    }
     o.frames.push_back(make_answer_frame(*id, o.answer->body, o.answer->signature, options_.limits));
     out.push_back(std::move(o));
     done.push_back(item.enquiry_id);

@@ -176,6 +176,9 @@ std::optional<std::string> normalise_postcode(std::string_view text) {
     else if (c != ' ' && c != '-' && c != '\t') return std::nullopt;
   }
   if (v.size() < 2 || v.size() > 12) return std::nullopt;
+  // Every postcode system has digits; "NFA" (no fixed abode), "NONE", "UNKNOWN" and the like
+  // are placeholders, and two people marked so share nothing.
+  if (std::none_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
   return v;
 }
 
@@ -264,7 +267,11 @@ PersonFeatures make_features(std::string id, const PersonDetails& d, addr::Addre
     if (p.identifiers.size() >= 16) break;
     auto v = is_national_scheme(scheme) ? normalise_identifier(scheme, value)
                                         : valid_local_scheme(scheme) ? normalise_local_identifier(value) : std::nullopt;
-    if (v) p.identifiers.emplace_back(scheme, *v);
+    if (!v) continue;
+    auto pair = std::make_pair(scheme, *v);
+    if (std::find(p.identifiers.begin(), p.identifiers.end(), pair) == p.identifiers.end()) {
+      p.identifiers.push_back(std::move(pair));
+    }
   }
   return p;
 }

@@ -93,8 +93,8 @@ PersonFeatures make_features(std::string id, const PersonDetails& details, addr:
                              std::vector<addr::Address> previous_addresses);
 
 // A postcode for comparison: a valid UK postcode normalised ("SW1A 1AA"); any other as its
-// letters and digits in upper case, 2 to 12 of them ("2119", "75008"); nullopt when it has
-// none of that (only punctuation, or too long).
+// letters and digits in upper case, 2 to 12 of them with at least one digit ("2119", "75008");
+// nullopt otherwise (only punctuation, too long, or a placeholder such as "NFA" or "NONE").
 std::optional<std::string> normalise_postcode(std::string_view text);
 
 // A UPRN: 1 to 12 digits (leading zeros dropped); nullopt otherwise.

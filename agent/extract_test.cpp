@@ -173,6 +173,18 @@ TEST_CASE("import: the agency's own identifier schemes, declared, in the identif
   auto keys = blocking_keys(*p1);
   CHECK(std::find(keys.begin(), keys.end(), "x|police-nominal|AB123") != keys.end());
   CHECK(valid_local_scheme("police-nominal"));
+  // Postcodes: a UK one, another country's, and placeholders that are none.
+  CHECK(normalise_postcode("sw1a1aa") == std::optional<std::string>("SW1A 1AA"));
+  CHECK(normalise_postcode("2119") == std::optional<std::string>("2119"));
+  CHECK(normalise_postcode("75008") == std::optional<std::string>("75008"));
+  CHECK_FALSE(normalise_postcode("NFA"));
+  CHECK_FALSE(normalise_postcode("none"));
+  CHECK_FALSE(normalise_postcode("!!"));
+  // An identifier given twice is kept once.
+  PersonDetails twice;
+  twice.surname = "Ames";
+  twice.identifiers = {{"case", "77"}, {"case", " 77"}, {"case", "78"}};
+  CHECK(make_features("t", twice).identifiers.size() == 2);
   CHECK_FALSE(valid_local_scheme("nhs"));
   CHECK_FALSE(valid_local_scheme("Case"));
   CHECK_FALSE(valid_local_scheme("x"));

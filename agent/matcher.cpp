@@ -287,8 +287,18 @@ AddressParts compare_address(const PersonFeatures& s, const PersonFeatures& c) {
       }
     }
   }
-  out.building = part_level(addr::compare_building(s.address, c.address), kBuildingSame, kBuildingSimilar,
-                            kBuildingDiffer);
+  // A line of one part with no street or number ("London") names a place, not a building: it
+  // is weighed as a locality.
+  auto place_only = [](const addr::Address& a) {
+    return a.street.empty() && a.number.empty() && a.locality.empty();
+  };
+  if (place_only(s.address) || place_only(c.address)) {
+    out.building = part_level(addr::compare_building(s.address, c.address), kLocalitySame, kLocalitySimilar,
+                              kLocalityDiffer);
+  } else {
+    out.building = part_level(addr::compare_building(s.address, c.address), kBuildingSame, kBuildingSimilar,
+                              kBuildingDiffer);
+  }
   out.locality = part_level(addr::compare_locality(s.address, c.address), kLocalitySame, kLocalitySimilar,
                             kLocalityDiffer);
   // On another street, the same district is weak evidence (the postcode's district says it too).
@@ -353,15 +363,29 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
   // date of birth. When either clearly differs (a sibling, a twin, a parent with the child's
   // name), living at the same place is no evidence that this is the same person; when the date
   // of birth is not known on one side, it counts for little (a father and son of one name).
-  // An identifier of the agency's own that agrees is personal: a sibling or parent does not
-  // share it, so then the shared home counts as it is.
-  bool personal_id = false;
+  // The agency's own identifier schemes, each judged once: agreement on any value of the scheme,
+  // else disagreement if the candidate holds the scheme at all.
+  std::vector<std::pair<std::string_view, bool>> local;  // scheme, agrees
   for (const auto& [scheme, value] : s.identifiers) {
     if (is_national_scheme(scheme)) continue;
-    for (const auto& [cs, cv] : c.identifiers) personal_id = personal_id || (cs == scheme && cv == value);
+    bool held = false, agrees = false;
+    for (const auto& [cs, cv] : c.identifiers) {
+      if (cs != scheme) continue;
+      held = true;
+      agrees = agrees || cv == value;
+    }
+    if (!held) continue;
+    auto it = std::find_if(local.begin(), local.end(), [&](const auto& l) { return l.first == scheme; });
+    if (it == local.end()) local.emplace_back(scheme, agrees);
+    else it->second = it->second || agrees;
   }
+  // One that agrees is personal: a sibling or a parent does not share it, so then the shared home
+  // counts as it is; but not when the forename and the date of birth both differ (a reused or
+  // mistyped number).
+  const bool personal_id = std::any_of(local.begin(), local.end(), [](const auto& l) { return l.second; });
   const bool names_differ = !names_swapped && std::string_view(fore.level) == "different";
-  const bool household = !personal_id && (names_differ || std::string_view(dob.level) == "different");
+  const bool dob_differs = std::string_view(dob.level) == "different";
+  const bool household = (names_differ && dob_differs) || (!personal_id && (names_differ || dob_differs));
   if (!personal_id && !household && std::string_view(dob.level) == "missing") {
     for (Part* p : {&address.street, &address.building, &address.locality, &postcode}) {
       if (p->weight > kResidenceWithoutDob) p->weight = kResidenceWithoutDob;
@@ -386,22 +410,23 @@ double Matcher::score(const PersonFeatures& s, const PersonFeatures& c, uint64_t
     add("gender", s.gender == c.gender ? Part{"agree", kGenderAgree} : Part{"different", kGenderDiffer});
   }
   for (const auto& [scheme, value] : s.identifiers) {
-    const bool national = is_national_scheme(scheme);
+    if (!is_national_scheme(scheme)) continue;
     for (const auto& [cs, cv] : c.identifiers) {
       if (cs != scheme) continue;
-      if (national) {
-        // A national identifier both hold decides in match(); here only a disagreement counts.
-        if (cv == value) {
-          if (ev) ev->push_back({"identifier", "exact:" + scheme, 0});
-        } else {
-          add("identifier", {"different", kIdentifierDiffer});
-        }
+      // A national identifier both hold decides in match(); here only a disagreement counts.
+      if (cv == value) {
+        if (ev) ev->push_back({"identifier", "exact:" + scheme, 0});
       } else {
-        // The agency's own scheme: strong evidence either way, never a decision alone.
-        total += cv == value ? kLocalIdAgree : kLocalIdDiffer;
-        if (ev) ev->push_back({"identifier", (cv == value ? "exact:" : "different:") + scheme,
-                               cv == value ? kLocalIdAgree : kLocalIdDiffer});
+        add("identifier", {"different", kIdentifierDiffer});
       }
+    }
+  }
+  for (const auto& [scheme, agrees] : local) {
+    // The agency's own scheme: strong evidence either way, never a decision alone.
+    total += agrees ? kLocalIdAgree : kLocalIdDiffer;
+    if (ev) {
+      ev->push_back({"identifier", (agrees ? "exact:" : "different:") + std::string(scheme),
+                     agrees ? kLocalIdAgree : kLocalIdDiffer});
     }
   }
   return total;
@@ -477,6 +502,7 @@ Result<MatchResult> Matcher::match(const Txn& txn, const PersonFeatures& subject
 
   // 2. Candidates from the blocking keys, scored.
   std::vector<std::string> ids;
+  std::vector<std::string> strong;  // found by a UPRN or an identifier of the agency's own: always scored
   for (const auto& key : blocking_keys(subject)) {
     // A block bigger than the cap is too common to tell people apart ("Smith" born in 1985):
     // it is skipped whole rather than cut at an arbitrary point; the other keys still count.
@@ -484,10 +510,12 @@ Result<MatchResult> Matcher::match(const Txn& txn, const PersonFeatures& subject
     bool truncated = false;
     if (auto st = store_.block(txn, key, thresholds_.max_block, block, &truncated); !st.ok()) return st.error();
     if (truncated) continue;
+    if (key.rfind("x|", 0) == 0 || key.rfind("u|", 0) == 0) strong.insert(strong.end(), block.begin(), block.end());
     ids.insert(ids.end(), std::make_move_iterator(block.begin()), std::make_move_iterator(block.end()));
     if (ids.size() >= kCandidateCap) break;
   }
   std::sort(ids.begin(), ids.end());
+  std::sort(strong.begin(), strong.end());
   // Someone who agrees on only one blocking key cannot reach the review band in practice (each
   // key stands for a name, date or address agreeing), so with many candidates only those found
   // under two or more keys are scored: the difference between a few hundred lookups and a few
@@ -497,7 +525,7 @@ Result<MatchResult> Matcher::match(const Txn& txn, const PersonFeatures& subject
     for (size_t i = 0; i < ids.size();) {
       size_t j = i;
       while (j < ids.size() && ids[j] == ids[i]) ++j;
-      if (j - i >= 2) multi.push_back(std::move(ids[i]));
+      if (j - i >= 2 || std::binary_search(strong.begin(), strong.end(), ids[i])) multi.push_back(std::move(ids[i]));
       i = j;
     }
     ids = std::move(multi);

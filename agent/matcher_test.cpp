@@ -293,4 +293,48 @@ TEST_CASE("matching: an identifier of the agency's own scheme is strong evidence
   // A different case id counts against.
   auto differ = run(x, with_case("Priya", "Raman", "1979-02-11", "C-9999"));
   CHECK(level_of(differ, "identifier") == "different:case");
+  // Given twice, it still counts once.
+  PersonDetails d;
+  d.forenames = "Jordan";
+  d.surname = "Whitfield";
+  d.identifiers = {{"case", "C-1001"}, {"case", "c-1001"}};
+  auto once = run(x, make_features("s1", d));
+  REQUIRE_FALSE(once.top.empty());
+  size_t identifier_entries = 0;
+  for (const auto& e : once.top[0].evidence) identifier_entries += e.field == "identifier" ? 1 : 0;
+  CHECK(identifier_entries == 1);
+}
+
+TEST_CASE("matching: a sibling sharing a mistyped case id, at the same home, is not the person", "[matcher]") {
+  TestExtract x(TestExtract::WholeFile{
+      "person_id,forenames,surname,date_of_birth,address,postcode,identifiers\n"
+      "K1,Maya,Osei,2012-04-02,\"9 Rope Walk, Deptford\",SE8 3AB,case:C-7\n",
+      {"case"}});
+  PersonDetails d;
+  d.forenames = "Kwame";  // the brother, another forename and birthday, the same home and (by a typo) case id
+  d.surname = "Osei";
+  d.date_of_birth = "2009-10-30";
+  d.address = "9 Rope Walk, Deptford";
+  d.postcode = "SE8 3AB";
+  d.identifiers = {{"case", "C-7"}};
+  auto subject_f = make_features("s1", d);
+  auto r = run(x, subject_f);
+  CHECK(r.outcome != MatchOutcome::kMatched);
+  // The pair's evidence: the case id agrees, but the home counts for nothing.
+  Matcher m(*x.store);
+  auto txn = x.store->begin_read();
+  REQUIRE(txn.ok());
+  auto k1 = x.store->person(*txn, "K1");
+  REQUIRE(k1.ok());
+  REQUIRE(*k1);
+  std::vector<Evidence> ev;
+  double score = m.score(subject_f, **k1, 0, 0, 0, &ev);
+  CHECK(score < m.thresholds().automatic);
+  bool household = false, agrees = false;
+  for (const auto& e : ev) {
+    household = household || (e.field == "address" && e.level == "household");
+    agrees = agrees || (e.field == "identifier" && e.level == "exact:case");
+  }
+  CHECK(household);
+  CHECK(agrees);
 }

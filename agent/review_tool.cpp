@@ -98,7 +98,8 @@ int resolve_possible(const AgentConfig& config, const ToolArgs& args, AgentState
   draft->review = true;  // it was held for review, and stays so until approved
   // Fields the reviewer withholds on approval are applied then, as before.
   const std::string reviewer = reviewer_name(args);
-  if (auto st = state.settle(item.enquiry_id, args.review_subject, args.candidate, reviewer, *draft); !st.ok()) {
+  if (auto st = state.settle(item.enquiry_id, args.review_subject, args.candidate, reviewer, *draft, item.settled);
+      !st.ok()) {
     err << "mash-agent: " << st.error().message << "\n";
     return 1;
   }

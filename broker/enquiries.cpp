@@ -434,6 +434,23 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
     }
   }
   n["agencies"] = agencies;
+  // An identifier of an agency's own scheme is for that agency: it must be one of those asked.
+  if (n.contains("subjects") && errors.empty()) {
+    for (size_t i = 0; i < n["subjects"].size(); ++i) {
+      for (auto it = n["subjects"][i]["identifiers"].begin(); it != n["subjects"][i]["identifiers"].end(); ++it) {
+        const std::string& k = it.key();
+        if (std::any_of(std::begin(kSchemes), std::end(kSchemes), [&](const char* x) { return k == x; })) continue;
+        bool asked = std::any_of(out.agencies.begin(), out.agencies.end(), [&](const Checked::Agency& a) {
+          const auto* ag = agreement.agency(a.id);
+          return ag && ag->identifier_scheme(k);
+        });
+        if (!asked) {
+          errors["subjects[" + std::to_string(i) + "].identifiers." + k.substr(0, 32)] =
+              "is for an agency that is not asked in this enquiry";
+        }
+      }
+    }
+  }
   if (!errors.empty()) return EnquiryError{400, "invalid", "the enquiry has errors; nothing was stored or sent", errors};
   return out;
 }
@@ -679,6 +696,11 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       if (!earlier.ok()) return earlier.error();
       if (!*earlier) return make_error(ErrorCode::kFailedPrecondition, "the enquiry this follows is gone");
       json em = json::parse(**earlier);
+      // Checked again here, where nothing can change under it.
+      if (em.contains("purged_ms")) return make_error(ErrorCode::kFailedPrecondition, "the enquiry this follows was purged");
+      if (em.contains("follow_ups") && em["follow_ups"].size() >= kMaxFollowUps) {
+        return make_error(ErrorCode::kFailedPrecondition, "the enquiry this follows has too many follow-ups");
+      }
       em["follow_ups"].push_back(id);
       if (auto st = txn.put(enquiries_, follows, em.dump()); !st.ok()) return st;
     }

@@ -464,9 +464,17 @@ TEST_CASE("identifiers: an agency's own scheme goes only to the agencies that de
   refused(json::array({{{"scheme", "police-nominal"}}}), "subjects[0].identifiers[0]");
   refused(json::array({{{"scheme", "police-nominal"}, {"value", std::string(33, 'x')}}}), "subjects[0].identifiers[0]");
   refused(json("PN-1"), "subjects[0].identifiers");
+  // The police's scheme in an enquiry that does not ask the police.
+  json health_only = request_to_police_and_health();
+  health_only["case_ref"] = "MASH-2026-0044";
+  health_only["agencies"].erase(0);
+  health_only["subjects"][0]["identifiers"] = json::array({{{"scheme", "police-nominal"}, {"value", "PN-1"}}});
+  auto r = hub.desk->submit(health_only, rita);
+  REQUIRE(std::holds_alternative<EnquiryError>(r));
+  CHECK(std::get<EnquiryError>(r).fields.count("subjects[0].identifiers.police-nominal") == 1);
 }
 
-TEST_CASE("follow-ups: the same case asked again with more details, linked both ways; bad links refused", "[enquiries]") {
+TEST_CASE("follow-ups: the same case asked again with more details, linked both ways, bad links refused", "[enquiries]") {
   Hub hub;
   EnquiryActor rita{"rita.r", "researcher", "west"};
   EnquiryActor other{"omar.o", "researcher", "east"};

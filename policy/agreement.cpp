@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -317,6 +318,20 @@ void read_document(Reader& r, const toml::table& root, Agreement& a) {
     if (ag.identifier_schemes.size() > 16) r.problem(line, "agency '" + ag.id + "': at most 16 identifier schemes");
     a.agencies.push_back(ag);
   });
+  // An agency's own scheme belongs to that agency alone: the hub sends its identifiers to it and
+  // to no other.
+  {
+    std::map<std::string, std::string> owner;
+    for (const auto& ag : a.agencies) {
+      for (const auto& sc : ag.identifier_schemes) {
+        auto [it, fresh] = owner.emplace(sc.id, ag.id);
+        if (!fresh) {
+          r.problem(sc.line, "agency '" + ag.id + "' identifier scheme: '" + sc.id + "' is already agency '" +
+                                 it->second + "''s (a scheme belongs to one agency)");
+        }
+      }
+    }
+  }
   r.each_table(root, "fields", [&](const toml::table& t, int line, size_t) {
     r.check_keys(t, "[[fields]]", {"id", "agency", "type", "special_category", "description"});
     FieldDef f;

@@ -92,6 +92,11 @@ TEST_CASE("validation names the file, line and problem for each kind of mistake"
       {"identifier scheme declared twice", "restricted_contact = \"Police MASH desk\"",
        "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"pol-ref\", name = \"A\" }, { id = \"pol-ref\", name = \"B\" }]",
        "'pol-ref' is declared twice"},
+      {"identifier scheme declared by two agencies", "restricted_contact = \"Police MASH desk\"",
+       "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"nhs-local\", name = \"A\" }]\n"
+       "[[agencies]]\nid = \"police2\"\nname = \"P2\"\ncertificate = \"urn:mash:agency:police2\"\nrestricted_contact = \"x\"\n"
+       "identifier_schemes = [{ id = \"nhs-local\", name = \"B\" }]",
+       "'nhs-local' is already agency 'police''s (a scheme belongs to one agency)"},
       {"identifier scheme without a name", "restricted_contact = \"Police MASH desk\"",
        "restricted_contact = \"Police MASH desk\"\nidentifier_schemes = [{ id = \"pol-ref\" }]",
        "identifier scheme 'pol-ref': missing 'name'"},

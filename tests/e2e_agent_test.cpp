@@ -525,6 +525,15 @@ TEST_CASE("agent: a reviewer settles a possible subject, and the answer is recom
   CHECK(nt.getReleased().size() == 0);
   // A decided item cannot be settled again.
   CHECK(run(hub.agent_cmd("review resolve " + id2 + " twin --candidate C1"), &out) == 1);
+
+  // The disclosure log says who settled which subject, and how each subject was matched.
+  REQUIRE(hub.agent->wait_for_log("enquiry=" + id2, 5000ms));
+  hub.agent->signal(SIGTERM);
+  REQUIRE(hub.agent->wait(5000ms) == 0);
+  std::string exported = exported_records(hub.pki.dir() / "disclosure", hub.pki.dir() / "disclosure.jsonl");
+  CHECK(exported.find("review.settled") != std::string::npos);
+  CHECK(exported.find("ds.jones") != std::string::npos);
+  CHECK(exported.find("\"basis\":\"settled-on-review\"") != std::string::npos);
 }
 
 TEST_CASE("agent: a policy bundle from the hub is accepted only when signed by the ISA signer", "[e2e][agent]") {

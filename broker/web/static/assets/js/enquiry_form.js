@@ -21,7 +21,9 @@ function subjectFieldset(i, s = {}) {
   const p = `subjects[${i}]`;
   const roles = state.agreement.subject_roles.map(r => ({value: r, text: r.replace('-', ' ')}));
   const ids = s.identifiers || {};
-  return h('fieldset', {class: 'govuk-fieldset app-subject', 'data-subject': i},
+  // Other names (aliases) have no field here; those of an earlier enquiry are kept as they were.
+  return h('fieldset', {class: 'govuk-fieldset app-subject', 'data-subject': i,
+                        'data-other-names': JSON.stringify(s.other_names || [])},
     h('legend', {class: 'govuk-fieldset__legend govuk-fieldset__legend--m'}, `Person ${i + 1}`),
     select(p + '.role', 'Role in the case', roles, {value: s.role}),
     textInput(p + '.forenames', 'First names', {width: 20, value: s.forenames}),
@@ -48,6 +50,8 @@ function readSubjects(form) {
     for (const k of textKeys) if (v(k)) s[k] = v(k);
     const dob = readDate(p + '.date_of_birth');
     if (dob) s.date_of_birth = dob;
+    const other = JSON.parse(fs.dataset.otherNames || '[]');
+    if (other.length) s.other_names = other;
     const ids = [];
     for (const [k] of [...nationalSchemes, ...agencySchemes()]) { const x = v('identifiers.' + k); if (x) ids.push({scheme: k, value: x}); }
     // National identifiers as an object; with an agency's own scheme among them, as a list.
