@@ -519,7 +519,8 @@ TEST_CASE("agent: a reviewer settles a possible subject, and the answer is recom
   REQUIRE(run(hub.agent_cmd("review approve " + id2), &out) == 0);
   auto none = hub.answer(id2, 2);
   REQUIRE(none);
-  auto nt = decode(*none).subject("twin");
+  auto decoded_none = decode(*none);  // the reader below points into it: keep it alive
+  auto nt = decoded_none.subject("twin");
   CHECK(nt.getOutcome() == wire::SubjectAnswer::Outcome::NO_RECORD);
   CHECK(nt.getCandidateCount() == 0);
   CHECK(nt.getReleased().size() == 0);
