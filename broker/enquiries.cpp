@@ -277,6 +277,12 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
         errors[p] = "must be an object";
         continue;
       }
+      static const std::set<std::string> kSubjectKeys = {"ref",    "role",     "forenames", "surname",
+                                                         "other_names", "date_of_birth", "gender", "postcode",
+                                                         "address", "uprn", "identifiers"};
+      for (auto it = s.begin(); it != s.end(); ++it) {
+        if (!kSubjectKeys.count(it.key())) errors[p + "." + it.key().substr(0, 32)] = "is not a field of a person";
+      }
       std::string ref, role, fore, sur, dob, gender, postcode, address;
       if (str(s, p, "ref", ref, errors, 16, true) && (!is_code(ref, 16, false) || !refs.insert(ref).second)) {
         errors[p + ".ref"] = "must be a short unique code, e.g. s1";
@@ -295,6 +301,12 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
       }
       str(s, p, "postcode", postcode, errors, 10, false);
       str(s, p, "address", address, errors, 256, false);
+      // The Unique Property Reference Number of the address: 1 to 12 digits.
+      std::string uprn;
+      if (str(s, p, "uprn", uprn, errors, 16, false) && !uprn.empty() &&
+          (uprn.size() > 12 || !std::all_of(uprn.begin(), uprn.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))) {
+        errors[p + ".uprn"] = "must be a UPRN: 1 to 12 digits";
+      }
       json other = json::array();
       if (s.contains("other_names")) {
         if (!s.at("other_names").is_array() || s.at("other_names").size() > 10) {
@@ -363,7 +375,8 @@ std::variant<EnquiryDesk::Checked, EnquiryError> EnquiryDesk::check(const json& 
         }
       }
       subjects.push_back({{"ref", ref}, {"role", role}, {"forenames", fore}, {"surname", sur}, {"date_of_birth", dob},
-                          {"gender", gender}, {"postcode", postcode}, {"address", address}, {"other_names", other},
+                          {"gender", gender}, {"postcode", postcode}, {"address", address}, {"uprn", uprn},
+                          {"other_names", other},
                           {"identifiers", ids}});
     }
   }
@@ -650,6 +663,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       o.setGender(s["gender"].get<std::string>());
       o.setPostcode(s["postcode"].get<std::string>());
       o.setAddress(s["address"].get<std::string>());
+      o.setUprn(s.value("uprn", ""));
       auto other = o.initOtherNames(static_cast<unsigned>(s["other_names"].size()));
       for (unsigned k = 0; k < s["other_names"].size(); ++k) other.set(k, s["other_names"][k].get<std::string>());
       // National identifiers go to every agency asked; an agency's own scheme only to it.

@@ -464,6 +464,27 @@ TEST_CASE("identifiers: an agency's own scheme goes only to the agencies that de
   refused(json::array({{{"scheme", "police-nominal"}}}), "subjects[0].identifiers[0]");
   refused(json::array({{{"scheme", "police-nominal"}, {"value", std::string(33, 'x')}}}), "subjects[0].identifiers[0]");
   refused(json("PN-1"), "subjects[0].identifiers");
+  // A UPRN goes to the agencies with the address; a bad one, or a field no person has, is refused.
+  {
+    json with_uprn = request();
+    with_uprn["case_ref"] = "MASH-2026-0045";
+    with_uprn["subjects"][0]["uprn"] = "100023336956";
+    auto ok = hub.desk->submit(with_uprn, rita);
+    REQUIRE(std::holds_alternative<json>(ok));
+    auto copy = hub.vault.get(std::get<json>(ok)["id"].get<std::string>(), "copy.police");
+    REQUIRE(copy.ok());
+    CHECK(std::string(copy->begin(), copy->end()).find("100023336956") != std::string::npos);
+    json bad_uprn = with_uprn;
+    bad_uprn["subjects"][0]["uprn"] = "12ab";
+    auto r1 = hub.desk->submit(bad_uprn, rita);
+    REQUIRE(std::holds_alternative<EnquiryError>(r1));
+    CHECK(std::get<EnquiryError>(r1).fields.count("subjects[0].uprn") == 1);
+    json extra = with_uprn;
+    extra["subjects"][0]["shoe_size"] = "9";
+    auto r2 = hub.desk->submit(extra, rita);
+    REQUIRE(std::holds_alternative<EnquiryError>(r2));
+    CHECK(std::get<EnquiryError>(r2).fields.count("subjects[0].shoe_size") == 1);
+  }
   // The police's scheme in an enquiry that does not ask the police.
   json health_only = request_to_police_and_health();
   health_only["case_ref"] = "MASH-2026-0044";

@@ -223,6 +223,7 @@ try {
   assert.equal(await r.page.locator('[data-subject]').count(), 3, 'the people of the earlier enquiry');
   assert.equal(await r.page.locator('input[name=agencies]').count(), 3, 'only the agencies asked before');
   await r.page.locator('#f-subjects-0-address').fill('Flat 2, 14 Acacia Road, Hammersmith');
+  await r.page.locator('#f-subjects-0-uprn').fill('100023336956');
   await r.page.locator('#send-button').click();
   await r.page.locator('.govuk-error-summary').waitFor();  // no agency chosen: nothing sent
   if (!(await r.page.locator('#f-agency-police').isChecked())) await r.page.locator('#f-agency-police').check();
@@ -234,6 +235,7 @@ try {
   const follow = (await apiFromPage(r.page, 'GET', '/api/v1/enquiries/' + followId)).body;
   assert.equal(follow.follows, enquiryId);
   assert.equal(follow.request.subjects[0].address, 'Flat 2, 14 Acacia Road, Hammersmith');
+  assert.equal(follow.request.subjects[0].uprn, '100023336956');
   assert.deepEqual(Object.keys(follow.agencies), ['police']);
   await r.page.locator('#status-board').waitFor();
   await r.page.locator('#enquiry-links').waitFor();

@@ -10,7 +10,7 @@ import {agencyName, fieldName, loadAgreement} from './cases.js';
 // The national identifier schemes; agencies may declare their own in the agreement.
 const nationalSchemes = [['nhs', 'NHS number'], ['upn', 'Unique pupil number (UPN)'], ['pnc', 'Police National Computer (PNC) ID'],
                          ['probation', 'Probation case reference'], ['housing', 'Housing reference']];
-const textKeys = ['forenames', 'surname', 'address', 'postcode', 'gender'];
+const textKeys = ['forenames', 'surname', 'address', 'postcode', 'uprn', 'gender'];
 
 function agencySchemes() {
   return (state.agreement.agencies || []).flatMap(a => (a.identifier_schemes || []).map(s =>
@@ -34,6 +34,8 @@ function subjectFieldset(i, s = {}) {
     textInput(p + '.address', 'Address', {width: 30, value: s.address,
       hint: 'On one line, for example Flat 2, 14 Acacia Road, Hammersmith. Leave empty if not known.'}),
     textInput(p + '.postcode', 'Postcode', {width: 10, value: s.postcode}),
+    textInput(p + '.uprn', 'Unique Property Reference Number (UPRN)', {width: 20, value: s.uprn, inputmode: 'numeric',
+      hint: 'If your case system gives one for the address: up to 12 digits.'}),
     h('details', {class: 'govuk-details', open: Object.keys(ids).length > 0},
       h('summary', {class: 'govuk-details__summary'}, h('span', {class: 'govuk-details__summary-text'}, 'Identifiers (NHS number, UPN, ...)')),
       h('div', {class: 'govuk-details__text'}, [...nationalSchemes, ...agencySchemes()].map(([k, label]) =>
