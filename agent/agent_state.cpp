@@ -126,11 +126,8 @@ Result<std::optional<ReviewItem>> AgentState::review_item(std::string_view id_he
   return std::optional<ReviewItem>(std::move(item).value());
 }
 
-Status AgentState::decide(std::string_view id_hex, bool approve, const std::string& reviewer,
-                          const std::string& note, const std::vector<std::string>& withhold) {
-  auto txn = env_.begin_write();
-  if (!txn.ok()) return txn.error();
-  auto v = txn->get(review_, id_hex);
+Result<ReviewItem> AgentState::pending_item(Txn& txn, std::string_view id_hex) const {
+  auto v = txn.get(review_, id_hex);
   if (!v.ok()) return v.error();
   if (!*v) {
     return make_error(ErrorCode::kNotFound,
@@ -142,6 +139,15 @@ Status AgentState::decide(std::string_view id_hex, bool approve, const std::stri
     return make_error(ErrorCode::kFailedPrecondition,
                       "enquiry " + std::string(id_hex) + " was already " + item->state + " by " + item->reviewer);
   }
+  return item;
+}
+
+Status AgentState::decide(std::string_view id_hex, bool approve, const std::string& reviewer,
+                          const std::string& note, const std::vector<std::string>& withhold) {
+  auto txn = env_.begin_write();
+  if (!txn.ok()) return txn.error();
+  auto item = pending_item(*txn, id_hex);
+  if (!item.ok()) return item.error();
   if (approve) {
     for (const auto& f : withhold) {
       if (std::find(item->draft.fields.begin(), item->draft.fields.end(), f) == item->draft.fields.end()) {
@@ -164,18 +170,8 @@ Status AgentState::settle(std::string_view id_hex, const std::string& ref, const
                           const std::map<std::string, std::string>& based_on) {
   auto txn = env_.begin_write();
   if (!txn.ok()) return txn.error();
-  auto v = txn->get(review_, id_hex);
-  if (!v.ok()) return v.error();
-  if (!*v) {
-    return make_error(ErrorCode::kNotFound,
-                      "no enquiry " + std::string(id_hex) + " in the review queue (see `review list`)");
-  }
-  auto item = ReviewItem::from_json(**v);
+  auto item = pending_item(*txn, id_hex);
   if (!item.ok()) return item.error();
-  if (item->state != "pending") {
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "enquiry " + std::string(id_hex) + " was already " + item->state + " by " + item->reviewer);
-  }
   if (item->settled != based_on) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "enquiry " + std::string(id_hex) + " was settled by someone else meanwhile: run review show and try again");

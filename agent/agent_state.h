@@ -82,6 +82,8 @@ class AgentState {
 
  private:
   explicit AgentState(Env env) : env_(std::move(env)) {}
+  // The review item `id_hex` inside `txn`, if it is still pending; an error naming why not.
+  Result<ReviewItem> pending_item(Txn& txn, std::string_view id_hex) const;
   Env env_;
   Dbi enquiries_, answers_, outbox_, review_;
 };

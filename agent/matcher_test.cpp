@@ -23,15 +23,22 @@ const char* kPersons =
     "N2,Jack,Thompson,,2012-11-05,male,,E1 6AN,,4857773457,,,,\n"     // same name and birthday, elsewhere
     "U1,Sophie,Brennan,,1999-12-12,female,,NW10 4AB,,,,,,\n";
 
-PersonFeatures subject(const std::string& fore, const std::string& sur, const std::string& dob,
-                       const std::string& postcode,
-                       std::vector<std::pair<std::string, std::string>> ids = {}, const std::string& gender = "") {
+// A subject's names, date of birth and postcode; the callers add the rest.
+PersonDetails details(const std::string& fore, const std::string& sur, const std::string& dob,
+                      const std::string& postcode) {
   PersonDetails d;
   d.forenames = fore;
   d.surname = sur;
   d.date_of_birth = dob;
-  d.gender = gender;
   d.postcode = postcode;
+  return d;
+}
+
+PersonFeatures subject(const std::string& fore, const std::string& sur, const std::string& dob,
+                       const std::string& postcode,
+                       std::vector<std::pair<std::string, std::string>> ids = {}, const std::string& gender = "") {
+  PersonDetails d = details(fore, sur, dob, postcode);
+  d.gender = gender;
   d.identifiers = std::move(ids);
   return make_features("s1", d);
 }
@@ -191,12 +198,8 @@ TestExtract address_extract() {
 
 PersonFeatures with_address(const std::string& fore, const std::string& sur, const std::string& dob,
                             const std::string& address, const std::string& postcode, const std::string& uprn = "") {
-  PersonDetails d;
-  d.forenames = fore;
-  d.surname = sur;
-  d.date_of_birth = dob;
+  PersonDetails d = details(fore, sur, dob, postcode);
   d.address = address;
-  d.postcode = postcode;
   d.uprn = uprn;
   return make_features("s1", d);
 }
