@@ -109,9 +109,6 @@ const char* outcome_code(wire::SubjectAnswer::Outcome o) {
   return "no-record";
 }
 
-// The vault item holding an agency's signed copy until it is delivered.
-std::string copy_item(const std::string& agency) { return "copy." + agency; }
-
 // Times as fixed-width keys, so that byte order is time order.
 std::string ms_key(int64_t ms) {
   char buf[17];
@@ -171,14 +168,15 @@ EnquiryDesk::EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& polic
       key_(std::move(signing_key)),
       pseudonyms_(std::move(pseudonyms)),
       log_(std::move(log)),
+      delivery_(env, vault, log_.child("delivery")),
       writer_(env),
       latency_buckets_(std::size(kLatencyBounds), 0) {}
 
 Status EnquiryDesk::open() {
   auto txn = env_.begin_write();
   if (!txn.ok()) return txn.error();
-  for (auto [name, dbi] : {std::pair<const char*, Dbi*>{"enquiries", &enquiries_}, {"outbox", &outbox_},
-                           {"deliveries", &deliveries_}, {"due", &due_}, {"by_owner", &by_owner_},
+  if (auto st = delivery_.open(*txn); !st.ok()) return st;
+  for (auto [name, dbi] : {std::pair<const char*, Dbi*>{"enquiries", &enquiries_}, {"deliveries", &deliveries_}, {"due", &due_}, {"by_owner", &by_owner_},
                            {"lookups", &lookups_}, {"retention", &retention_}}) {
     auto d = txn->open_db(name, true);
     if (!d.ok()) return d.error();
@@ -696,10 +694,7 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
       return st;
     }
     for (const auto& cp : copies) {
-      // The signed copy holds the subjects' details: it waits encrypted under the case key, and
-      // the outbox entry names only the enquiry.
-      if (auto st = vault_.put(txn, id, copy_item(cp.agency), cp.frame); !st.ok()) return st;
-      if (auto st = txn.put(outbox_, cp.agency + "/" + cp.delivery_hex, id); !st.ok()) return st;
+      if (auto st = delivery_.put(txn, id, cp.agency, cp.delivery_hex, cp.frame); !st.ok()) return st;
       if (auto st = txn.put(deliveries_, cp.delivery_hex, id + "/" + cp.agency); !st.ok()) return st;
     }
     if (auto st = txn.put(enquiries_, id, meta.dump()); !st.ok()) return st;
@@ -734,10 +729,9 @@ std::variant<json, EnquiryError> EnquiryDesk::submit(const json& request, const 
     notify(meta, a.id);
   }
   if (!crossed.empty()) raise_repeated_lookup_flag(actor, id, r["case_ref"], crossed);
-  // 4. Send to the agents that are connected; the others get it when they connect.
-  for (auto& cp : copies) {
-    if (listener_) listener_->send_to(cp.agency, std::move(cp.frame));
-  }
+  // 4. Sent to the agents that are connected, as their windows allow; the others get it when
+  //    they connect.
+  for (const auto& cp : copies) delivery_.queued(cp.agency);
   slot.keep = true;
   log_.info("enquiry-created", {{"enquiry", id}, {"agencies", agency_list}});
   return json{{"id", id}, {"deadline_ms", deadline}, {"agencies", meta["agencies"]}};
@@ -786,55 +780,14 @@ void EnquiryDesk::give_back_rate_slot(const std::string& user_id, int64_t at_ms)
   if (it != times.end() && *it == at_ms) times.erase(it);
 }
 
-std::optional<std::vector<uint8_t>> EnquiryDesk::outbox_frame(const std::string& agency, std::string_view entry) {
-  if (!entry.empty() && entry.front() == '{') {
-    // Written before copies moved into the vault: {"frame": base64}.
-    auto j = json::parse(entry, nullptr, false);
-    if (!j.is_object() || !j.contains("frame") || !j["frame"].is_string()) return std::nullopt;
-    auto f = from_base64(j["frame"].get<std::string>());
-    if (!f.ok()) return std::nullopt;
-    return std::move(f).value();
-  }
-  auto f = vault_.get(entry, copy_item(agency));
-  if (!f.ok()) {
-    log_.warn("outbox-copy-unreadable", {{"enquiry", std::string(entry).substr(0, 64)}, {"agency", agency},
-                                         {"reason", f.error().message.substr(0, 200)}});
-    return std::nullopt;
-  }
-  return std::move(f).value();
+void EnquiryDesk::attach(AgentListener* listener) {
+  listener_ = listener;
+  delivery_.set_sender([listener](const std::string& agency, std::vector<uint8_t> frame) {
+    return listener && listener->send_to(agency, std::move(frame));
+  });
 }
 
-void EnquiryDesk::send_outbox(const std::string& agency) {
-  if (!listener_) return;
-  std::vector<std::string> entries;
-  {
-    auto txn = env_.begin_read();
-    if (!txn.ok()) return;
-    (void)txn->for_each_prefix(outbox_, agency + "/", [&](std::string_view, std::string_view v) {
-      entries.emplace_back(v);
-      return entries.size() < 1000;
-    });
-  }
-  size_t sent = 0;
-  for (const auto& e : entries) {
-    if (auto f = outbox_frame(agency, e)) {
-      listener_->send_to(agency, std::move(*f));
-      ++sent;
-    }
-  }
-  if (sent > 0) log_.info("outbox-sent", {{"agency", agency}, {"enquiries", sent}});
-}
-
-void EnquiryDesk::on_connected(const std::string& agency) { send_outbox(agency); }
-
-Status EnquiryDesk::drop_copy(Txn& txn, const std::string& enquiry, const std::string& agency, const std::string& delivery) {
-  {
-    std::lock_guard lock(retry_mu_);
-    retry_.erase(delivery);
-  }
-  if (auto r = txn.del(outbox_, agency + "/" + delivery); !r.ok()) return r.error();
-  return vault_.erase(txn, enquiry, copy_item(agency));  // nothing to erase once the case is purged
-}
+void EnquiryDesk::on_connected(const std::string& agency) { delivery_.connected(agency); }
 
 // An acknowledgement or an answer from the link, on its way through one batch.
 struct EnquiryDesk::LinkItem {
@@ -912,19 +865,8 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
     enquiry = target.substr(0, slash);
   }
   if (c == C::OVERLOADED || c == C::AUDIT_UNAVAILABLE || c == C::UNSPECIFIED || c == C::SHUTTING_DOWN) {
-    // For now: the copy stays in the outbox and goes again in kRetryRefusedMs (and on every
-    // reconnection).
-    // 5 s after the first refusal, doubling with each further one up to 5 minutes.
-    std::lock_guard lock(retry_mu_);
-    auto found = retry_.find(d);
-    if (found == retry_.end()) {
-      if (retry_.size() >= 10'000) return;  // it goes again on reconnection
-      found = retry_.emplace(d, Retry{agency, 0, 0, false}).first;
-    }
-    Retry& r = found->second;
-    r.attempts = std::min(r.attempts + 1, 7);
-    r.due_ms = unix_millis_now() + std::min<int64_t>(kRetryRefusedMs << (r.attempts - 1), 300'000);
-    r.pending = true;
+    // For now: the copy stays in the outbox and goes again after its back-off (see Delivery).
+    delivery_.refused_for_now(agency, d);
     log_.info("enquiry-retry", {{"enquiry", enquiry}, {"agency", agency}, {"code", code}});
     return;
   }
@@ -955,7 +897,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
   std::string before;
   Status st = writer_.run([&](Txn& txn) -> Status {
     before.clear();
-    if (auto r = drop_copy(txn, enquiry, agency, d); !r.ok()) return r;
+    if (auto r = delivery_.drop(txn, enquiry, agency, d); !r.ok()) return r;
     auto m = txn.get(enquiries_, enquiry);
     if (!m.ok()) return m.error();
     if (!*m) return {};
@@ -973,6 +915,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
     log_.error("failure-not-stored", {{"enquiry", enquiry}, {"reason", st.error().message}});
     return;
   }
+  delivery_.settled(agency, {d});
   if (!before.empty()) {
     count_status(before, "failed");
     notify(meta, agency);
@@ -981,10 +924,7 @@ void EnquiryDesk::on_refused(const std::string& agency, const std::vector<uint8_
 }
 
 std::optional<int64_t> EnquiryDesk::retry_due(const std::string& delivery_hex) const {
-  std::lock_guard lock(retry_mu_);
-  auto found = retry_.find(delivery_hex);
-  if (found == retry_.end() || !found->second.pending) return std::nullopt;
-  return found->second.due_ms;
+  return delivery_.retry_due(delivery_hex);
 }
 
 EnquiryDesk::OnRecord EnquiryDesk::on_record_for(const std::string& enquiry) const {
@@ -1004,36 +944,7 @@ EnquiryDesk::OnRecord EnquiryDesk::on_record_for(const std::string& enquiry) con
   return out;
 }
 
-size_t EnquiryDesk::resend_refused(int64_t now_ms) {
-  std::vector<std::pair<std::string, std::string>> due;  // delivery, agency
-  {
-    std::lock_guard lock(retry_mu_);
-    for (auto& [d, r] : retry_) {
-      if (r.pending && r.due_ms <= now_ms) {
-        due.emplace_back(d, r.agency);
-        r.pending = false;  // kept (with its count) until the copy is delivered, answered or failed
-      }
-    }
-  }
-  if (due.empty() || !listener_) return 0;
-  std::vector<std::pair<std::string, std::string>> entries;  // agency, outbox entry
-  {
-    auto txn = env_.begin_read();
-    if (!txn.ok()) return 0;
-    for (const auto& [d, agency] : due) {
-      auto v = txn->get(outbox_, agency + "/" + d);
-      if (v.ok() && *v) entries.emplace_back(agency, std::string(**v));  // else answered or failed meanwhile
-    }
-  }
-  size_t sent = 0;
-  for (const auto& [agency, e] : entries) {
-    if (auto f = outbox_frame(agency, e)) {
-      listener_->send_to(agency, std::move(*f));
-      ++sent;
-    }
-  }
-  return sent;
-}
+size_t EnquiryDesk::sweep_delivery(int64_t now_ms) { return delivery_.sweep(now_ms); }
 
 void EnquiryDesk::post_link(LinkItem item) {
   const size_t bytes = item.answer.body.size() + item.answer.signature.size() + 256;
@@ -1315,7 +1226,13 @@ void EnquiryDesk::process_link(std::vector<LinkItem>& batch) {
     for (auto& it : batch) it.stored = it.changed = false;  // acknowledgements and answers come again
   }
 
-  // 4. Watchers, metrics, and the agents' acknowledgements.
+  // 4. The copies that left the outbox leave their agency's window; watchers, metrics, and the
+  //    agents' acknowledgements.
+  std::map<std::string, std::vector<std::string>> settled;
+  for (const auto& it : batch) {
+    if (it.stored) settled[it.agency].push_back(it.d);
+  }
+  for (const auto& [agency, deliveries] : settled) delivery_.settled(agency, deliveries);
   for (auto& it : batch) {
     if (it.changed) {
       const json& meta = metas.at(it.enquiry);
@@ -1342,7 +1259,7 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
   auto& a = meta["agencies"][it.agency];
   const int64_t t = unix_millis_now();
   if (!it.is_answer) {
-    if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
+    if (auto r = delivery_.drop(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
     if (a["status"] == "queued") {
       a["status"] = "delivered";
       a["updated_ms"] = t;
@@ -1357,7 +1274,7 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
   it.before = a.value("status", "queued");
   if (it.before == "answered" || it.before == "declined") {
     it.stored = true;  // a final answer already held is kept
-    return {};
+    return delivery_.drop(txn, it.enquiry, it.agency, it.d);
   }
   auto discard = [&]() -> Status {
     // The case's content was destroyed: the answer is on the record (above), its content is
@@ -1365,7 +1282,7 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
     a["status"] = it.status;
     a["updated_ms"] = t;
     a["content_discarded"] = true;
-    if (auto r = txn.del(outbox_, it.agency + "/" + it.d); !r.ok()) return r.error();  // the copy went with the case key
+    if (auto r = delivery_.forget(txn, it.agency, it.d); !r.ok()) return r;  // the copy went with the case key
     it.stored = true;
     return {};
   };
@@ -1373,7 +1290,7 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
   if (it.before == "overdue" && it.status == "awaiting-review") {
     a["was"] = "awaiting-review";
     it.stored = true;
-    return {};
+    return delivery_.drop(txn, it.enquiry, it.agency, it.d);  // the agent holds it
   }
   if (it.status != "awaiting-review") {
     auto s = vault_.put(txn, it.enquiry, "answer." + it.agency,
@@ -1385,7 +1302,7 @@ Status EnquiryDesk::apply_link_item(Txn& txn, LinkItem& it, json& meta) {
   a["status"] = it.status;
   a["updated_ms"] = t;
   if (it.late) a["late"] = true;
-  if (auto r = drop_copy(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
+  if (auto r = delivery_.drop(txn, it.enquiry, it.agency, it.d); !r.ok()) return r;
   it.changed = it.before != it.status;
   it.stored = true;
   return {};
@@ -1637,7 +1554,8 @@ std::string EnquiryDesk::metrics_text() const {
        "# TYPE mash_flags_raised_total counter\n"
     << "mash_flags_raised_total " << flags_raised_ << "\n"
     << "# HELP mash_status_watchers Open status event streams.\n# TYPE mash_status_watchers gauge\n"
-    << "mash_status_watchers " << hub_.watchers() << "\n";
+    << "mash_status_watchers " << hub_.watchers() << "\n"
+    << delivery_.metrics_text();
   return m.str();
 }
 
@@ -1845,7 +1763,7 @@ Status EnquiryDesk::purge_case(const std::string& id, AuditEvent e, const std::s
     for (auto it = meta["agencies"].begin(); it != meta["agencies"].end(); ++it) {
       const std::string delivery = it.value().value("delivery", "");
       if (!delivery.empty()) {
-        if (auto r = txn.del(outbox_, it.key() + "/" + delivery); !r.ok()) return r.error();
+        if (auto r = delivery_.forget(txn, it.key(), delivery); !r.ok()) return r;
       }
     }
     meta["purged_ms"] = now;

@@ -7,10 +7,10 @@
 // - Case content (subjects' details, the concerns, justifications, answers) is encrypted at rest
 //   in the case vault under the enquiry's own key; the enquiry's index record holds ids and
 //   codes only.
-// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (LMDB; the signed
-//   copy itself encrypted in the case vault, as it holds the subjects' details) until the
-//   agent acknowledges it, and goes out again whenever that agent connects; the agent answers a
-//   repeated id with the same answer, so nothing is lost or doubled across restarts.
+// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (delivery.h) until
+//   the agent acknowledges it, sent as that agency's window allows and again if it waits too
+//   long; the agent answers a repeated id with the same answer, so nothing is lost or doubled
+//   across restarts.
 // - Who may see what: a researcher their own enquiries, a manager their team's; a DPO or an admin
 //   never sees case content.
 #pragma once
@@ -38,6 +38,7 @@
 #include "audit_log.h"
 #include "case_vault.h"
 #include "crypto.h"
+#include "delivery.h"
 #include "engine.h"
 #include "group_commit.h"
 #include "lmdb_store.h"
@@ -66,7 +67,8 @@ class EnquiryDesk {
   EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& policy, AuditLog& audit,
               SigningKey signing_key, Pseudonymizer pseudonyms, Logger log);
   Status open();  // opens the databases
-  void attach(AgentListener* listener) { listener_ = listener; }
+  // Copies go to agents through `listener` from now on.
+  void attach(AgentListener* listener);
 
   // Status changes as server-sent events: "ready" once the watch is in place, then "status"
   // {enquiry, case_ref, agency, status, late, updated_ms, deadline_ms} for every change. With an
@@ -115,15 +117,15 @@ class EnquiryDesk {
   void post_answer(AgentAnswer answer, std::function<void(bool)> done);
   // The agent refused one enquiry (an Error frame with its id, code from wire::Error::Code).
   // Overloaded, audit-unavailable, unspecified and shutting-down are for now: the copy goes
-  // again after kRetryRefusedMs, doubling with each further refusal up to 5 minutes
-  // (resend_refused), and on reconnection. Any other code is for
+  // again after 5 s, doubling with each further refusal up to 5 minutes (sweep_delivery), and
+  // on reconnection. Any other code is for
   // good: the agency's copy is marked failed (audited as enquiry.failed with the reason),
   // leaves the outbox, and watchers are told; an answer that comes later is still recorded.
   void post_refused(std::string agency, std::vector<uint8_t> delivery_id, int code);
-  // Sends again the copies refused for now whose time has come; returns how many. Called every
-  // second by main().
-  size_t resend_refused(int64_t now_ms);
-  static constexpr int64_t kRetryRefusedMs = 5'000;
+  // Delivery's sweep (see delivery.h): copies unacknowledged too long and copies refused for
+  // now whose time has come go again, and every connected agency's window is refilled. Returns
+  // how many copies it sent. Called every second by main().
+  size_t sweep_delivery(int64_t now_ms);
   // When a copy refused for now goes again (for tests and diagnostics); nullopt if not waiting.
   std::optional<int64_t> retry_due(const std::string& delivery_hex) const;
   // The same, one item, on the caller's thread (for tests).
@@ -158,11 +160,6 @@ class EnquiryDesk {
   bool take_rate_slot(const std::string& user_id, int64_t now_ms);
   void give_back_rate_slot(const std::string& user_id, int64_t at_ms);
   Status record(AuditEvent e);
-  void send_outbox(const std::string& agency);
-  // The signed copy an outbox entry stands for (from the vault), or nullopt (logged).
-  std::optional<std::vector<uint8_t>> outbox_frame(const std::string& agency, std::string_view entry);
-  // The copy is delivered, answered or failed: its outbox entry and its vault item go.
-  Status drop_copy(Txn& txn, const std::string& enquiry, const std::string& agency, const std::string& delivery);
   void notify(const nlohmann::json& meta, const std::string& agency);
   // Entries of a time-keyed table ("<16 hex ms>/<enquiry>") due at now_ms, oldest first.
   std::vector<std::pair<std::string, std::string>> due_entries(Dbi db, int64_t now_ms, size_t max);
@@ -188,15 +185,8 @@ class EnquiryDesk {
   Pseudonymizer pseudonyms_;
   Logger log_;
   AgentListener* listener_ = nullptr;
-  Dbi enquiries_, outbox_, deliveries_, due_, by_owner_, lookups_, retention_;
-  mutable std::mutex retry_mu_;
-  struct Retry {
-    std::string agency;
-    int64_t due_ms = 0;  // when to send again
-    int attempts = 0;    // refusals so far
-    bool pending = false;
-  };
-  std::map<std::string, Retry> retry_;  // delivery -> its refusals for now
+  Dbi enquiries_, deliveries_, due_, by_owner_, lookups_, retention_;
+  Delivery delivery_;  // the outbox and what is in flight to each agency
   std::mutex rate_mu_;
   std::unordered_map<std::string, std::deque<int64_t>> rate_windows_;  // user -> times in the last day
   std::mutex link_mu_;  // one batch of acknowledgements and answers at a time

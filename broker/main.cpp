@@ -539,7 +539,7 @@ int main(int argc, char** argv) {
         // next one is armed from the timer's strand once this one is done (never two at once).
         boost::asio::post(api_work, [&sweep_next, sweep, d] {
           d->sweep_overdue(mash::unix_millis_now());
-          d->resend_refused(mash::unix_millis_now());
+          d->sweep_delivery(mash::unix_millis_now());
           d->sweep_retention(mash::unix_millis_now());
           boost::asio::post(sweep->get_executor(), [&sweep_next] { sweep_next(); });
         });

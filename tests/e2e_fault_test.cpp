@@ -1,0 +1,141 @@
+// Faults end to end, with real processes: a backlog far larger than one agency's delivery window
+// drains by itself. Each test asserts that every acknowledged enquiry is present and final, that
+// no answer is recorded twice, and that the audit log verifies, without restarting anything.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "api_hub.h"
+#include "audit_export.h"
+
+using namespace mash::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+// The example agreement with the per-user rate limits raised, for load.
+std::string agreement_for_load() {
+  std::string text = ApiHub::example_agreement();
+  auto set = [&](const std::string& key, const std::string& value) {
+    auto at = text.find(key + " = ");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, text.find('\n', at) - at, key + " = " + value);
+  };
+  set("enquiries_per_user_per_hour", "100000");
+  set("enquiries_per_user_per_day", "1000000");
+  return text;
+}
+
+// POSTs `n` enquiries with one curl process (16 at a time); returns the ids of those the hub
+// acknowledged (201).
+std::vector<std::string> submit_many(ApiHub& hub, const std::string& bearer_args, int n) {
+  const auto& d = hub.pki.dir();
+  std::filesystem::create_directories(d / "replies");
+  write_file(d / "enquiry.json", enquiry_request().dump());
+  std::ostringstream cfg;
+  for (int i = 0; i < n; ++i) {
+    cfg << "url = \"https://broker.test:" << hub.port << "/api/v1/enquiries\"\n"
+        << "output = \"" << (d / "replies" / (std::to_string(i) + ".json")).string() << "\"\n";
+  }
+  write_file(d / "curl.cfg", cfg.str());
+  std::string out;
+  run("curl -sS -Z --parallel-max 16 --max-time 60 --cacert " + shell_quote(hub.pki.broker().ca.string()) +
+          " --resolve broker.test:" + std::to_string(hub.port) + ":127.0.0.1 " + bearer_args +
+          " -H 'Content-Type: application/json' --data-binary @" + shell_quote((d / "enquiry.json").string()) +
+          " -K " + shell_quote((d / "curl.cfg").string()),
+      &out);
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) {
+    auto j = json::parse(read_file(d / "replies" / (std::to_string(i) + ".json")), nullptr, false);
+    if (j.is_object() && j.contains("id")) ids.push_back(j["id"]);
+  }
+  return ids;
+}
+
+// The value of one line of Prometheus text ("name{labels} value"), or -1.
+long metric(const std::string& text, const std::string& series) {
+  auto at = text.find(series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stol(text.substr(at + series.size() + 1));
+}
+
+std::map<std::string, int> count_by_enquiry(const std::string& jsonl, const std::string& type) {
+  std::map<std::string, int> out;
+  std::istringstream lines(jsonl);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == type) ++out[j.value("enquiry", "")];
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("faults: a backlog far larger than the delivery window reaches the agent and is answered, without a restart",
+          "[e2e][fault][slow]") {
+#ifdef MASH_SANITIZED
+  constexpr int kBacklog = 1'500;  // the same path, at the sanitizers' pace
+#else
+  constexpr int kBacklog = 5'000;
+#endif
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.setup_police(agreement_for_load());
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  // The agency's agent is down while the enquiries come in.
+  const auto ids = submit_many(hub, rita, kBacklog);
+  INFO(hub.broker->log());
+  REQUIRE(ids.size() == static_cast<size_t>(kBacklog));
+  auto metrics = [&] { return hub.call("GET", "/metrics").body; };
+  CHECK(metric(metrics(), "mash_enquiry_agencies{status=\"queued\"}") == kBacklog);
+
+  // The agent comes up: everything reaches it and is answered, through a window of 256.
+  auto agent = hub.start_police();
+  const auto started = std::chrono::steady_clock::now();
+  long answered = 0, in_flight_max = 0;
+  bool all = wait_until([&] {
+    std::string m = metrics();
+    answered = metric(m, "mash_enquiry_agencies{status=\"answered\"}");
+    in_flight_max = std::max(in_flight_max, metric(m, "mash_delivery_in_flight{agency=\"police\"}"));
+    return answered == kBacklog;
+  }, 120'000ms);
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+  INFO("answered " << answered << " of " << kBacklog << " in " << took.count() << " s");
+  INFO(agent->log());
+  REQUIRE(all);
+  CHECK(took <= 60s);
+  CHECK(in_flight_max <= 256);
+  CHECK(hub.broker->log().find("send queue full") == std::string::npos);
+
+  // Every acknowledged enquiry is there, answered; each answer is on the record once.
+  auto list = hub.call("GET", "/api/v1/enquiries", "", rita).j();
+  std::map<std::string, std::string> status;
+  for (const auto& e : list["enquiries"]) status[e["id"]] = e["agencies"]["police"];
+  for (const auto& id : ids) REQUIRE(status[id] == "answered");
+  agent->signal(SIGTERM);
+  REQUIRE(agent->wait(10'000ms) == 0);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(10'000ms) == 0);
+  const std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  auto answers = count_by_enquiry(records, "answer.received");
+  auto delivered = count_by_enquiry(records, "enquiry.delivered");
+  for (const auto& id : ids) {
+    INFO(id);
+    REQUIRE(answers[id] == 1);
+    REQUIRE(delivered[id] == 1);
+  }
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
+                  shell_quote((d / "audit.key.pub").string()), &out) == 0);
+  CHECK(out.find("verified") != std::string::npos);
+}
