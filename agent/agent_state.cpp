@@ -56,7 +56,8 @@ Result<std::unique_ptr<AgentState>> AgentState::open(const std::filesystem::path
   auto txn = s->env_.begin_write();
   if (!txn.ok()) return txn.error();
   const std::pair<const char*, Dbi*> dbs[] = {
-      {"enquiries", &s->enquiries_}, {"answers", &s->answers_}, {"outbox", &s->outbox_}, {"review", &s->review_}};
+      {"enquiries", &s->enquiries_}, {"answers", &s->answers_}, {"outbox", &s->outbox_}, {"review", &s->review_},
+      {"journal", &s->journal_}};
   for (auto [name, dbi] : dbs) {
     auto d = txn->open_db(name, true);
     if (!d.ok()) return d.error();

@@ -59,6 +59,7 @@ class AgentState {
   Dbi answers() const { return answers_; }
   Dbi outbox() const { return outbox_; }
   Dbi review() const { return review_; }
+  Dbi journal() const { return journal_; }  // answers not yet on the disclosure record (answer_journal.h)
 
   Result<std::optional<StoredAnswer>> answer(const Txn& txn, std::string_view id_hex) const;
   static std::string encode(const StoredAnswer& a);
@@ -85,7 +86,7 @@ class AgentState {
   // The review item `id_hex` inside `txn`, if it is still pending; an error naming why not.
   Result<ReviewItem> pending_item(Txn& txn, std::string_view id_hex) const;
   Env env_;
-  Dbi enquiries_, answers_, outbox_, review_;
+  Dbi enquiries_, answers_, outbox_, review_, journal_;
 };
 
 }  // namespace mash::agent

@@ -48,6 +48,7 @@ EnquiryService::EnquiryService(EnquiryServiceOptions options, SigningKey answer_
       extract_(extract),
       state_(state),
       disclosure_(disclosure),
+      journal_(state, disclosure),
       log_(std::move(log)),
       matcher_(extract, options_.thresholds) {}
 
@@ -93,6 +94,7 @@ void EnquiryService::connected(Sender sender) {
   std::lock_guard lock(mu_);
   current_ = std::move(sender);
   resend_outbox_ = true;
+  new_connection_ = true;
   cv_.notify_one();
 }
 
@@ -103,6 +105,7 @@ void EnquiryService::disconnected() {
 
 void EnquiryService::run() {
   auto next_poll = std::chrono::steady_clock::now();
+  auto next_outbox_check = next_poll + kOutboxCheck;
   // The hub's acknowledgements only clear answers from the outbox (an answer sent again after
   // it was acknowledged is harmless: the hub records it once). They are written with the next
   // batch's commit, or on their own after kAckDelay: one fsync fewer per batch under load.
@@ -137,13 +140,17 @@ void EnquiryService::run() {
       resend = resend_outbox_;
       resend_outbox_ = false;
     }
+    if (unfinished_) finish_unfinished(acks);  // at start, and after a failure
     if (!batch.empty()) {
       process_batch(batch, acks);  // clears `acks` once they are written
     } else if (!acks.empty() && std::chrono::steady_clock::now() >= acks_due) {
       write_acks(acks);
     }
     if (acks.empty()) acks_due = kNever;
-    if (resend) send_outbox();
+    if (resend || std::chrono::steady_clock::now() >= next_outbox_check) {
+      send_outbox();
+      next_outbox_check = std::chrono::steady_clock::now() + kOutboxCheck;
+    }
     if (std::chrono::steady_clock::now() >= next_poll) {
       poll_reviews(acks);
       next_poll = std::chrono::steady_clock::now() + options_.review_poll;
@@ -229,31 +236,6 @@ std::vector<AuditEvent> EnquiryService::disclosure_events(const AnswerDraft& d, 
   return events;
 }
 
-Status EnquiryService::append_events(const std::vector<AuditEvent>& events) {
-  // All records of the batch go to the group-committing writer at once; each is acknowledged
-  // only when durable.
-  std::mutex m;
-  std::condition_variable cv;
-  size_t pending = 0;
-  Status first_error;
-  for (const auto& e : events) {
-    auto record = event_to_record(e);
-    if (!record.ok()) return record.error();
-    {
-      std::lock_guard lock(m);
-      ++pending;
-    }
-    disclosure_.append_async(*record, event_index_keys(e), [&](Result<uint64_t> r) {
-      std::lock_guard lock(m);
-      if (!r.ok() && first_error.ok()) first_error = r.error();
-      if (--pending == 0) cv.notify_one();
-    });
-  }
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return pending == 0; });
-  return first_error;
-}
-
 std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
   const FrameLimits& limits = options_.limits;
   if (in.id.size() != 16) {
@@ -292,6 +274,16 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
       if (!txn.ok()) throw std::runtime_error(txn.error().message);
       auto stored = state_.answer(*txn, out.id_hex);
       if (!stored.ok()) throw std::runtime_error(stored.error().message);
+      auto unfinished = journal_.find(*txn, out.id_hex);
+      if (!unfinished.ok()) throw std::runtime_error(unfinished.error().message);
+      if (*stored && *unfinished) {
+        // Made before a crash, not yet on the record: its recording is finished, then it goes.
+        log_.info("enquiry-recovered", {{"enquiry", out.id_hex}});
+        out.unfinished = std::move(**unfinished);
+        out.frames.push_back(make_ack_frame(in.id, limits));
+        out.frames.push_back(make_answer_frame(in.id, (*stored)->body, (*stored)->signature, limits));
+        return out;
+      }
       if (*stored) {
         counters_.repeated.fetch_add(1);
         log_.info("enquiry-repeated", {{"enquiry", out.id_hex}});
@@ -372,41 +364,58 @@ std::optional<EnquiryService::Outgoing> EnquiryService::process(Incoming& in) {
   }
 }
 
-Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
-                              const std::vector<HubAck>& acks) {
-  std::vector<AuditEvent> events;
-  for (const auto& o : out) events.insert(events.end(), o.events.begin(), o.events.end());
-  // 1. The disclosure log, durably, before anything leaves.
-  if (auto st = append_events(events); !st.ok()) return st;
-  // 2. Answers, outbox and review queue in one transaction.
+Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<HubAck>& acks) {
+  // Each answer's disclosure records as exact bytes, fixed before anything is written.
+  std::vector<JournalEntry> entries;
+  bool fresh = false;
+  for (auto& o : out) {
+    if (o.unfinished) {
+      entries.push_back(*o.unfinished);
+      continue;
+    }
+    auto records = AnswerJournal::records_of(o.events);
+    if (!records.ok()) return records.error();
+    JournalEntry e;
+    e.id_hex = o.id_hex;
+    e.records = std::move(records).value();
+    e.to_outbox = o.to_outbox;
+    e.leaves_review = o.leaves_review;
+    entries.push_back(std::move(e));
+    fresh = true;
+  }
+  // 1. The answers as made, with what is still to do for each, durably.
+  if (fresh) {
+    auto txn = state_.env().begin_write();
+    if (!txn.ok()) return txn.error();
+    for (size_t i = 0; i < out.size(); ++i) {
+      const auto& o = out[i];
+      if (o.unfinished) continue;
+      if (!o.enquiry_record.empty()) {
+        if (auto st = txn->put(state_.enquiries(), o.id_hex, o.enquiry_record); !st.ok()) return st;
+      }
+      if (o.answer) {
+        if (auto st = txn->put(state_.answers(), o.id_hex, AgentState::encode(*o.answer)); !st.ok()) return st;
+      }
+      if (o.review) {
+        if (auto st = txn->put(state_.review(), o.id_hex, o.review->to_json().dump()); !st.ok()) return st;
+      }
+      if (auto st = journal_.write(*txn, entries[i]); !st.ok()) return st;
+    }
+    if (auto st = txn->commit(); !st.ok()) return st;
+  }
+  // 2. The disclosure log, durably, before anything leaves. From here on a failure leaves the
+  //    journal entries to be finished.
+  unfinished_ = true;
+  if (auto st = journal_.record(entries); !st.ok()) return st;
+  // 3. The outbox and the review queue; acknowledged answers leave the outbox (an
+  //    acknowledgement of another answer under the same id, the one held for review when this
+  //    is the released one, does not touch it).
   auto txn = state_.env().begin_write();
   if (!txn.ok()) return txn.error();
-  for (const auto& o : out) {
-    if (!o.enquiry_record.empty()) {
-      if (auto st = txn->put(state_.enquiries(), o.id_hex, o.enquiry_record); !st.ok()) return st;
-    }
-    if (o.answer) {
-      auto encoded = AgentState::encode(*o.answer);
-      if (auto st = txn->put(state_.answers(), o.id_hex, encoded); !st.ok()) return st;
-      if (o.to_outbox) {
-        // The outbox names the answer; its bytes are in answers (once, not twice).
-        if (auto st = txn->put(state_.outbox(), o.id_hex, ""); !st.ok()) return st;
-      }
-    }
-    if (o.review) {
-      if (auto st = txn->put(state_.review(), o.id_hex, o.review->to_json().dump()); !st.ok()) return st;
-    }
-  }
-  for (const auto& id : remove_from_review) {
-    if (auto st = txn->del(state_.review(), id); !st.ok()) return st.error();
-  }
-  // Acknowledged answers leave the outbox (after this batch's own puts: an answer acknowledged
-  // before it was stored here cannot happen, as it has not been sent).
-  // Acknowledged answers leave the outbox; an acknowledgement of another answer under the same
-  // id (the one held for review, when this is the released one) does not touch it.
   std::set<std::string> superseded;  // for older hubs, whose acknowledgements name no answer
-  for (const auto& o : out) {
-    if (o.to_outbox) superseded.insert(o.id_hex);
+  for (const auto& e : entries) {
+    if (auto st = journal_.complete(*txn, e); !st.ok()) return st;
+    if (e.to_outbox) superseded.insert(e.id_hex);
   }
   for (const auto& a : acks) {
     const std::string hex = to_hex(a.id);
@@ -414,7 +423,39 @@ Status EnquiryService::commit(std::vector<Outgoing>& out, const std::vector<std:
     if (!acknowledges_outbox(*txn, a)) continue;
     if (auto st = txn->del(state_.outbox(), hex); !st.ok()) return st.error();
   }
-  return txn->commit();
+  if (auto st = txn->commit(); !st.ok()) return st;
+  unfinished_ = false;  // this batch's; older ones are looked for at the next finish_unfinished
+  return {};
+}
+
+void EnquiryService::finish_unfinished(std::vector<HubAck>& acks) {
+  constexpr size_t kAtOnce = 256;
+  auto entries = journal_.unfinished(kAtOnce);
+  if (!entries.ok()) {
+    log_.error("journal-unreadable", {{"error", entries.error().message.substr(0, 200)}});
+    return;  // tried again at the next poll
+  }
+  if (entries->empty()) {
+    unfinished_ = false;
+    return;
+  }
+  std::vector<Outgoing> out;
+  for (auto& e : *entries) {
+    Outgoing o;
+    o.id_hex = e.id_hex;
+    o.unfinished = std::move(e);
+    out.push_back(std::move(o));
+  }
+  if (auto st = commit(out, acks); !st.ok()) {
+    log_.error("answers-not-recovered", {{"answers", out.size()}, {"error", st.error().message.substr(0, 200)}});
+    unfinished_ = true;
+    return;
+  }
+  acks.clear();
+  log_.info("answers-recovered", {{"answers", out.size()}});
+  unfinished_ = out.size() == kAtOnce;  // more may wait
+  std::lock_guard lock(mu_);
+  resend_outbox_ = true;  // the recovered answers go out
 }
 
 void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<HubAck>& acks) {
@@ -442,14 +483,14 @@ void EnquiryService::process_batch(std::vector<Incoming>& batch, std::vector<Hub
       if (!stored) return;
       for (auto* in : repeats) {
         auto o = self.process(*in);
-        if (o && o->events.empty()) {
+        if (o && o->events.empty() && !o->unfinished) {
           for (auto& f : o->frames) o->reply(std::move(f));
         }
       }
     }
   } later{repeats, *this};
   if (out.empty()) return;
-  if (auto st = commit(out, {}, acks); !st.ok()) {
+  if (auto st = commit(out, acks); !st.ok()) {
     // Fail closed: nothing is sent that is not recorded; the hub will send the enquiries again.
     log_.error("answer-not-recorded", {{"error", st.error().message}, {"enquiries", out.size()}});
     for (auto& o : out) {
@@ -474,9 +515,18 @@ void EnquiryService::poll_reviews(std::vector<HubAck>& acks) {
     return;
   }
   std::vector<Outgoing> out;
-  std::vector<std::string> done;
   for (auto& item : *items) {
     if (item.state == "pending") continue;
+    {
+      // Released before a crash and not yet on the record: finished from the journal instead.
+      auto txn = state_.env().begin_read();
+      if (!txn.ok()) return;
+      auto unfinished = journal_.find(*txn, item.enquiry_id);
+      if (!unfinished.ok() || *unfinished) {
+        unfinished_ = true;
+        continue;
+      }
+    }
     auto id = from_hex(item.enquiry_id);
     if (!id.ok()) continue;
     AnswerDraft draft = item.draft;
@@ -504,6 +554,7 @@ void EnquiryService::poll_reviews(std::vector<HubAck>& acks) {
     o.id_hex = item.enquiry_id;
     o.answer = sign_answer(body, true);
     o.to_outbox = true;
+    o.leaves_review = true;
     o.events = disclosure_events(draft, o.id_hex, type, to_hex(sha256(body)));
     AuditEvent reviewed;
     reviewed.type = item.state == "declined" ? "review.declined" : "review.approved";
@@ -535,10 +586,9 @@ void EnquiryService::poll_reviews(std::vector<HubAck>& acks) {
     }
     o.frames.push_back(make_answer_frame(*id, o.answer->body, o.answer->signature, options_.limits));
     out.push_back(std::move(o));
-    done.push_back(item.enquiry_id);
   }
   if (out.empty()) return;
-  if (auto st = commit(out, done, acks); !st.ok()) {
+  if (auto st = commit(out, acks); !st.ok()) {
     log_.error("review-release-failed", {{"error", st.error().message}});
     return;
   }
@@ -562,12 +612,25 @@ void EnquiryService::send_outbox() {
   {
     std::lock_guard lock(mu_);
     sender = current_;
+    if (new_connection_) outbox_sent_.clear();  // nothing sent on the old connection counts
+    new_connection_ = false;
   }
   if (!sender) return;
   auto txn = state_.env().begin_read();
   if (!txn.ok()) return;
+  // Oldest first, at most kOutboxAtOnce a time; an answer sent less than kOutboxResend ago waits
+  // for its acknowledgement, so a large outbox drains a part at a time, and one whose
+  // acknowledgement was lost goes again.
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, std::chrono::steady_clock::time_point> still;  // answers still unacknowledged
   size_t n = 0;
   (void)txn->for_each_prefix(state_.outbox(), "", [&](std::string_view key, std::string_view value) {
+    std::string k(key);
+    if (auto sent = outbox_sent_.find(k); sent != outbox_sent_.end() && now - sent->second < kOutboxResend) {
+      still.emplace(k, sent->second);
+      return true;
+    }
+    if (n >= kOutboxAtOnce) return still.size() < 100'000;
     auto id = from_hex(key);
     if (!id.ok()) return true;
     std::optional<StoredAnswer> a;
@@ -577,12 +640,13 @@ void EnquiryService::send_outbox() {
     } else if (auto stored = state_.answer(*txn, key); stored.ok() && *stored) {
       a = std::move(**stored);
     }
-    if (a) {
-      sender(make_answer_frame(*id, a->body, a->signature, options_.limits));
+    if (a && sender(make_answer_frame(*id, a->body, a->signature, options_.limits))) {
+      still.emplace(std::move(k), now);
       ++n;
     }
-    return n < 512;  // the rest go on the next connection or after acknowledgements
+    return true;
   });
+  outbox_sent_ = std::move(still);
   if (n > 0) log_.info("outbox-sent", {{"answers", n}});
 }
 

@@ -2,13 +2,15 @@
 // writes never hold up the link:
 //
 //   verify the hub's signature -> decode the body -> an answer already given? send it again
-//   -> draft the answer (answerer.h) -> disclosure log (durable) -> answers/outbox/review in
-//   LMDB (durable) -> acknowledge and answer on the link.
+//   -> draft the answer (answerer.h) -> the answer and its journal entry in LMDB (durable)
+//   -> disclosure log (durable) -> outbox/review in LMDB (durable) -> acknowledge and answer.
 //
-// Nothing leaves before its disclosure record and the stored answer are durable. Enquiries
+// Nothing leaves before its disclosure record and the stored answer are durable, and an answer
+// is made once: a crash between the steps is finished from the journal (answer_journal.h), so
+// a repeated delivery gets the same answer, byte for byte. Enquiries
 // that arrive together are handled as one batch: one LMDB commit, one group commit of the
 // disclosure log. Answers stay in the outbox until the hub acknowledges them and are sent
-// again on every connection. Decisions made with `mash-agent review` are picked up within
+// again on every connection and whenever one has waited 30 s unacknowledged, 256 at a time. Decisions made with `mash-agent review` are picked up within
 // `review_poll` and sent.
 #pragma once
 
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "agent_state.h"
+#include "answer_journal.h"
 #include "answerer.h"
 #include "audit_event.h"
 #include "audit_log.h"
@@ -94,26 +98,35 @@ class EnquiryService {
     std::optional<StoredAnswer> answer;
     bool to_outbox = false;
     std::optional<ReviewItem> review;
+    bool leaves_review = false;  // a released review item
     std::vector<AuditEvent> events;
+    // An answer stored earlier whose recording was not finished (answer_journal.h): only the
+    // rest of its journal entry is done, nothing is made again.
+    std::optional<JournalEntry> unfinished;
   };
 
   void run();
   void process_batch(std::vector<Incoming>& batch, std::vector<HubAck>& acks);
   std::optional<Outgoing> process(Incoming& in);
   void poll_reviews(std::vector<HubAck>& acks);  // writes (and clears) acks with its commit
-  // The disclosure records (durably, first), then answers, outbox, review queue and the
-  // acknowledged answers' removal from the outbox in one transaction.
-  Status commit(std::vector<Outgoing>& out, const std::vector<std::string>& remove_from_review,
-                const std::vector<HubAck>& acks);
+  // Answers, enquiries as received, review items and their journal entries (durably); then
+  // the disclosure records (durably); then the outbox, the review queue and the acknowledged
+  // answers' removal from the outbox. Nothing is sent before all three.
+  Status commit(std::vector<Outgoing>& out, const std::vector<HubAck>& acks);
+  // Finishes answers whose recording a crash or a failure interrupted (a batch at a time).
+  void finish_unfinished(std::vector<HubAck>& acks);
   void write_acks(std::vector<HubAck>& acks);  // clears `acks` once written
   // True if the acknowledgement is for the answer now stored under its id.
   bool acknowledges_outbox(const Txn& txn, const HubAck& ack) const;
   static constexpr std::chrono::milliseconds kAckDelay{200};
+  // Sends answers waiting in the outbox (see the .cpp). On the worker thread.
   void send_outbox();
+  static constexpr size_t kOutboxAtOnce = 256;
+  static constexpr std::chrono::seconds kOutboxResend{30}, kOutboxCheck{2};
+  std::map<std::string, std::chrono::steady_clock::time_point> outbox_sent_;  // id -> when sent
   StoredAnswer sign_answer(const std::vector<uint8_t>& body, bool final) const;
   std::vector<AuditEvent> disclosure_events(const AnswerDraft& draft, const std::string& id_hex,
                                             const std::string& type, const std::string& digest) const;
-  Status append_events(const std::vector<AuditEvent>& events);
 
   EnquiryServiceOptions options_;
   SigningKey answer_key_;
@@ -121,6 +134,8 @@ class EnquiryService {
   ExtractStore& extract_;
   AgentState& state_;
   AuditLog& disclosure_;
+  AnswerJournal journal_;
+  bool unfinished_ = true;  // journal entries may be waiting (so, at start)
   Logger log_;
   Matcher matcher_;
 
@@ -129,6 +144,7 @@ class EnquiryService {
   std::deque<Incoming> queue_;
   std::vector<HubAck> acks_;
   bool resend_outbox_ = false;
+  bool new_connection_ = false;
   bool stopping_ = false;
   Sender current_;
   std::thread worker_;

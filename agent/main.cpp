@@ -16,6 +16,7 @@
 #include "enquiry_service.h"
 #include "extract.h"
 #include "log.h"
+#include "stop_signals.h"
 #include "policy_holder.h"
 #include "signed_note.h"
 #include "tls.h"
@@ -77,6 +78,8 @@ configuration errors, 1 for runtime failures (and for doctor, a failed check).
 )";
 
 int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std::string& config_path) {
+  // A SIGTERM during start-up waits for the handler below instead of killing a half-open agent.
+  if (!check_only) mash::hold_stop_signals();
   auto audit_key = mash::load_verify_key(config.broker_audit_key);
   auto witness = mash::Witness::open(
       config.witness_state, mash::NoteVerifier(config.broker_audit_origin, *audit_key),
@@ -133,6 +136,7 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
     return 1;
   }
   mash::Logger log(std::cerr, config.log_level, "agent", config.log_format);
+  log.info("starting", {{"version", MASH_VERSION}, {"agency", config.agency}});
   mash::agent::EnquiryServiceOptions service_options;
   service_options.agency = config.agency;
   service_options.hub_key = *audit_key;
@@ -172,6 +176,7 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
                        {"agreement_version", policy.version()},
                        {"broker", config.link.host + ":" + std::to_string(config.link.port)}});
   link->start();
+  mash::release_stop_signals();
   io.run();
   service.stop();
   log.info("stopped");

@@ -31,6 +31,7 @@
 #include "crypto.h"
 #include "broker_config.h"
 #include "log.h"
+#include "stop_signals.h"
 #include "signed_note.h"
 #include "tls.h"
 #include "witness.h"
@@ -305,6 +306,8 @@ int main(int argc, char** argv) {
     std::cout << "mash-broker: configuration " << config_path << " is valid\n";
     return 0;
   }
+  // From here a SIGTERM waits for the handler below instead of killing a half-open hub.
+  mash::hold_stop_signals();
 
   mash::Logger log(std::cerr, config->log_level, "broker", config->log_format);
   auto audit_key = mash::load_signing_key(config->audit_key);
@@ -564,6 +567,7 @@ int main(int argc, char** argv) {
     grace->async_wait([&io, grace](const boost::system::error_code&) { io.stop(); });
   });
   log.info("started", {{"version", MASH_VERSION}, {"threads", config->threads}, {"io_threads", config->io_threads}});
+  mash::release_stop_signals();
 
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < config->io_threads; ++i) threads.emplace_back([&io] { io.run(); });

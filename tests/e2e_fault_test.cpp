@@ -7,9 +7,11 @@
 #include <chrono>
 #include <csignal>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "api_hub.h"
 #include "audit_export.h"
@@ -138,4 +140,162 @@ TEST_CASE("faults: a backlog far larger than the delivery window reaches the age
   REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
                   shell_quote((d / "audit.key.pub").string()), &out) == 0);
   CHECK(out.find("verified") != std::string::npos);
+}
+
+TEST_CASE("faults: an agent killed at random moments under load gives one answer per delivery, and all are answered",
+          "[e2e][fault][slow]") {
+#ifdef MASH_SANITIZED
+  constexpr int kEnquiries = 400;
+#else
+  constexpr int kEnquiries = 1'500;
+#endif
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.setup_police(agreement_for_load());
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  auto agent = hub.start_police();
+  REQUIRE(hub.broker->wait_for_log("agent-connected", 10'000ms));
+
+  // The enquiries flow in while the agent is killed (SIGKILL) and started again, five times.
+  std::vector<std::string> ids;
+  std::thread submitter([&] { ids = submit_many(hub, rita, kEnquiries); });
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  for (int k = 0; k < 5; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 700)(random)));
+    agent->signal(SIGKILL);
+    REQUIRE(agent->wait(5'000ms) != -1);
+    agent = hub.start_police();
+  }
+  submitter.join();
+  INFO(hub.broker->log());
+  REQUIRE(ids.size() == static_cast<size_t>(kEnquiries));
+
+  // Everything acknowledged is answered, by itself, within 60 s.
+  long answered = 0;
+  auto metrics = [&] { return hub.call("GET", "/metrics").body; };
+  bool all = wait_until([&] {
+    answered = metric(metrics(), "mash_enquiry_agencies{status=\"answered\"}");
+    return answered == kEnquiries;
+  }, 60'000ms);
+  INFO("answered " << answered << " of " << kEnquiries);
+  INFO(agent->log());
+  REQUIRE(all);
+  agent->signal(SIGTERM);
+  REQUIRE(agent->wait(10'000ms) == 0);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(10'000ms) == 0);
+
+  // The hub recorded each answer once; the agency's disclosure log holds one answer per delivery
+  // (however often it was made known), and both logs verify.
+  const std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  auto answers = count_by_enquiry(records, "answer.received");
+  for (const auto& id : ids) REQUIRE(answers[id] == 1);
+  const std::string disclosed = exported_records(d / "disclosure", d / "disclosure.jsonl");
+  std::map<std::string, std::set<std::string>> digests;  // delivery -> digests of answers sent
+  std::istringstream lines(disclosed);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == "answer.sent") digests[j.value("enquiry", "")].insert(j.value("digest", ""));
+  }
+  CHECK(digests.size() == static_cast<size_t>(kEnquiries));
+  for (const auto& [delivery, set] : digests) {
+    INFO(delivery);
+    CHECK(set.size() == 1);
+  }
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
+                  shell_quote((d / "audit.key.pub").string()), &out) == 0);
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "disclosure").string()) + " --pubkey " +
+                  shell_quote((d / "police.key.pub").string()), &out) == 0);
+}
+
+TEST_CASE("faults: a stop asked for during start-up is held until the hub and the agent can stop cleanly",
+          "[e2e][fault]") {
+  ApiHub hub;
+  hub.setup_police();
+  // Signalled as soon as each has begun opening its stores: exit 0 (stopped), not 143 (killed).
+  auto broker = std::make_unique<Process>(
+      std::vector<std::string>{kBin + "/mash-broker", "--config", (hub.pki.dir() / "broker.toml").string()},
+      hub.pki.dir() / "broker-early.log");
+  REQUIRE(broker->wait_for_log("audit-log-open", 10'000ms));
+  broker->signal(SIGTERM);
+  INFO(broker->log());
+  CHECK(broker->wait(10'000ms) == 0);
+  CHECK(broker->log().find("stopping") != std::string::npos);
+  auto agent = hub.start_police();
+  REQUIRE(agent->wait_for_log("starting", 10'000ms));
+  agent->signal(SIGTERM);
+  INFO(agent->log());
+  CHECK(agent->wait(10'000ms) == 0);
+}
+
+TEST_CASE("faults: a hub killed at random moments under load loses no acknowledged enquiry, and all are answered",
+          "[e2e][fault][slow]") {
+#ifdef MASH_SANITIZED
+  constexpr int kEnquiries = 400;
+#else
+  constexpr int kEnquiries = 1'500;
+#endif
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.setup_police(agreement_for_load());
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");  // a bearer token outlives restarts
+  auto agent = hub.start_police();
+  REQUIRE(hub.broker->wait_for_log("agent-connected", 10'000ms));
+
+  // Enquiries flow in while the hub is killed (SIGKILL) and started again, three times; those it
+  // refused or never answered do not count, every one it acknowledged (201) must be there.
+  std::vector<std::string> ids;
+  std::thread submitter([&] { ids = submit_many(hub, rita, kEnquiries); });
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  INFO("seed " << seed);
+  std::mt19937 random(seed);
+  for (int k = 0; k < 3; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 900)(random)));
+    hub.broker->signal(SIGKILL);
+    REQUIRE(hub.broker->wait(5'000ms) != -1);
+    hub.broker.reset();
+    hub.start();
+  }
+  submitter.join();
+  INFO(hub.broker->log());
+  INFO("acknowledged " << ids.size() << " of " << kEnquiries);
+  REQUIRE(ids.size() > 0);
+
+  // Everything acknowledged is answered, by itself, within 60 s of the last restart.
+  std::map<std::string, std::string> status;
+  bool all = wait_until([&] {
+    auto list = hub.call("GET", "/api/v1/enquiries", "", rita).j();
+    status.clear();
+    for (const auto& e : list["enquiries"]) status[e["id"]] = e["agencies"]["police"];
+    for (const auto& id : ids) {
+      if (status[id] != "answered") return false;
+    }
+    return true;
+  }, 60'000ms);
+  INFO(agent->log());
+  REQUIRE(all);
+  agent->signal(SIGTERM);
+  REQUIRE(agent->wait(10'000ms) == 0);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(10'000ms) == 0);
+  const std::string records = exported_records(d / "audit", d / "audit.jsonl");
+  auto answers = count_by_enquiry(records, "answer.received");
+  auto created = count_by_enquiry(records, "enquiry.created");
+  for (const auto& id : ids) {
+    INFO(id);
+    REQUIRE(created[id] == 1);
+    REQUIRE(answers[id] == 1);
+  }
+  for (const auto& [id, n] : answers) REQUIRE(n == 1);  // acknowledged or not, none twice
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
+                  shell_quote((d / "audit.key.pub").string()), &out) == 0);
 }
