@@ -7,6 +7,7 @@
 
 #include <ctime>
 
+#include "enquiry_body.h"
 #include "framing.h"
 #include "test_extract.h"
 
@@ -48,30 +49,31 @@ struct Fixture {
 
   AnswerDraft answer(Request r) {
     if (r.version < 0) r.version = policy->agreement().version;
-    capnp::MallocMessageBuilder b;
-    auto body = b.initRoot<wire::EnquiryBody>();
-    std::vector<uint8_t> id(16, 7);
-    body.setId(capnp::Data::Reader(id.data(), id.size()));
-    body.setAgency(r.agency);
-    body.setAgreementId(r.agreement);
-    body.setPolicyVersion(static_cast<uint64_t>(r.version));
-    body.setCaseRef("MASH-2026-0042");
-    body.setPurpose(r.purpose);
-    body.setLegalBasis(r.basis);
-    body.setConsent(r.consent);
-    body.setBrag(r.brag);
-    auto fields = body.initFields(static_cast<unsigned>(r.fields.size()));
-    for (unsigned i = 0; i < r.fields.size(); ++i) fields.set(i, r.fields[i]);
-    auto subjects = body.initSubjects(static_cast<unsigned>(r.subjects.size()));
-    for (unsigned i = 0; i < r.subjects.size(); ++i) {
-      subjects[i].setRef(r.subjects[i].ref);
-      subjects[i].setForenames(r.subjects[i].fore);
-      subjects[i].setSurname(r.subjects[i].sur);
-      subjects[i].setDateOfBirth(r.subjects[i].dob);
-      subjects[i].setPostcode(r.subjects[i].postcode);
+    EnquiryBodyFields e;
+    e.id.assign(16, 7);
+    e.agency = r.agency;
+    e.agreement_id = r.agreement;
+    e.policy_version = static_cast<uint64_t>(r.version);
+    e.case_ref = "MASH-2026-0042";
+    e.purpose = r.purpose;
+    e.legal_basis = r.basis;
+    e.consent = r.consent;
+    e.brag = r.brag;
+    e.fields = r.fields;
+    for (const auto& s : r.subjects) {
+      EnquirySubject subject;
+      subject.ref = s.ref;
+      subject.forenames = s.fore;
+      subject.surname = s.sur;
+      subject.date_of_birth = s.dob;
+      subject.postcode = s.postcode;
+      e.subjects.push_back(std::move(subject));
     }
+    auto bytes = encode_enquiry_body(e);
+    auto nested = NestedMessage::decode(bytes, FrameLimits{});
+    REQUIRE(nested.ok());
     AnswerContext ctx{policy.get(), "police", x.store.get(), &matcher, policy::Date{2026, 11, 22}};
-    auto d = draft_answer(ctx, b.getRoot<wire::EnquiryBody>().asReader());
+    auto d = draft_answer(ctx, (*nested)->root<wire::EnquiryBody>());
     REQUIRE(d.ok());
     return *d;
   }

@@ -231,10 +231,39 @@ HttpResponse Api::enquiries(const HttpRequest& r, const Caller& c) {
     HttpResponse error;
     auto body = parse_body(r, error);
     if (!body) return error;
-    result = desk_->submit(*body, actor);
-    if (auto* j = std::get_if<json>(&result)) return ok_json(*j, 201);
+    result = desk_->submit(*body, actor, r.header("idempotency-key"));
+    if (auto* j = std::get_if<json>(&result)) {
+      auto response = ok_json(*j, 201);
+      if (j->value("replayed", false)) response.headers.emplace_back("Idempotent-Replayed", "true");
+      return response;
+    }
   } else if (r.path == "/api/v1/enquiries" && r.method == "GET") {
-    result = desk_->list(actor);
+    ListQuery q;
+    std::map<std::string, std::string> errors;
+    auto params = query_params(r.query);
+    if (!params) return json_error(400, "invalid", "the query string is malformed or too long");
+    for (const auto& [k, v] : *params) {
+      if (k == "limit") {
+        char* end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || n < 1 || n > 200) errors["limit"] = "must be a number from 1 to 200";
+        else q.limit = static_cast<size_t>(n);
+      } else if (k == "cursor") {
+        q.cursor = v;
+      } else if (k == "status") {
+        if (!parse_status(v)) errors["status"] = "must be an agency status: queued, delivered, awaiting-review, answered, declined, overdue or failed";
+        q.status = v;
+      } else if (k == "brag") {
+        q.brag = v.substr(0, 32);
+      } else if (k == "overdue") {
+        if (v != "true" && v != "false") errors["overdue"] = "must be true or false";
+        q.overdue = v == "true";
+      } else {
+        errors[k.substr(0, 32)] = "is not a filter of the list (limit, cursor, status, brag, overdue)";
+      }
+    }
+    if (!errors.empty()) return json_error(400, "invalid", "the list's query has errors", errors);
+    result = desk_->list(actor, q);
   } else if (r.path.rfind("/api/v1/enquiries/", 0) == 0) {
     std::string rest = r.path.substr(std::string("/api/v1/enquiries/").size());
     auto slash = rest.find('/');

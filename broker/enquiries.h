@@ -1,21 +1,20 @@
-// Enquiries at the hub: checked against the agreement, recorded, signed, delivered to each
-// chosen agency through a durable outbox, and their answers kept.
+// Enquiries at the hub: checked against the agreement (enquiry_request.h), recorded, signed,
+// delivered to each chosen agency (delivery.h), and their answers kept. The parts:
 //
-// - Validation names each bad field ("subjects[0].date_of_birth") and stores nothing.
+//   enquiries.cpp       submission (with idempotency keys), decisions, lookups flagged, gauges
+//   enquiry_link.cpp    acknowledgements, answers and refusals from the agents, in batches
+//   enquiry_views.cpp   the list, the consolidated picture, the front-door export, status events
+//   enquiry_sweeps.cpp  overdue marks, retention purges, DPO erasures, start-up reconciliation
+//
 // - The enquiry and the policy decision go into the audit log durably before anything is stored
-//   for sending or sent (fail closed).
+//   for sending or sent (fail closed). An enquiry recorded but not stored (a store failure, a
+//   crash between the two) is marked enquiry.abandoned, once.
 // - Case content (subjects' details, the concerns, justifications, answers) is encrypted at rest
-//   in the case vault under the enquiry's own key; the enquiry's index record holds ids and
-//   codes only.
-// - Each agency's copy has its own 16-byte delivery id. It waits in the outbox (delivery.h) until
-//   the agent acknowledges it, sent as that agency's window allows and again if it waits too
-//   long; the agent answers a repeated id with the same answer, so nothing is lost or doubled
-//   across restarts.
-// - Who may see what: a researcher their own enquiries, a manager their team's; a DPO or an admin
-//   never sees case content.
+//   in the case vault under the enquiry's own key; the enquiry's index record (enquiry_record.h)
+//   holds ids and codes only. Every change of an agency's copy goes through transition().
+// - Who may see what: may_see() (enquiry_record.h), for the API and the status stream alike.
 #pragma once
 
-#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -40,6 +39,9 @@
 #include "crypto.h"
 #include "delivery.h"
 #include "engine.h"
+#include "enquiry_record.h"
+#include "enquiry_request.h"
+#include "enquiry_store.h"
 #include "group_commit.h"
 #include "lmdb_store.h"
 #include "log.h"
@@ -49,24 +51,13 @@
 
 namespace mash::broker {
 
-struct Caller;
-
-struct EnquiryActor {
-  std::string user_id, role, team;
-};
-
-// A refusal with field-level messages (400), or another error.
-struct EnquiryError {
-  int status = 400;
-  std::string code, message;
-  std::map<std::string, std::string> fields;
-};
-
 class EnquiryDesk {
  public:
   EnquiryDesk(Env& env, CaseVault& vault, const policy::Policy& policy, AuditLog& audit,
               SigningKey signing_key, Pseudonymizer pseudonyms, Logger log);
-  Status open();  // opens the databases
+  // Opens the tables, then reconciles the audit log with the store: an enquiry.created since
+  // the last reconciliation whose enquiry is not stored gets its enquiry.abandoned record.
+  Status open();
   // Copies go to agents through `listener` from now on.
   void attach(AgentListener* listener);
 
@@ -86,14 +77,19 @@ class EnquiryDesk {
   // An erasure authorised by the DPO ({"enquiry", "reason": one of kErasureReasons, "note"}):
   // recorded (case.erased: who, the reason code, a hash of the note), then purged as above.
   std::variant<nlohmann::json, EnquiryError> erase(const nlohmann::json& request, const EnquiryActor& actor);
-  // Prometheus text: agency copies by status, answer latency, flags raised, watchers.
+  // Prometheus text: agency copies by status, answer latency, flags raised, watchers, delivery.
   std::string metrics_text() const;
 
   // What each agency would be asked, and what is not permitted and why. Nothing is stored.
   std::variant<nlohmann::json, EnquiryError> preview(const nlohmann::json& request);
   // Validates, records, signs and sends. Returns the new enquiry's id and per-agency status.
-  std::variant<nlohmann::json, EnquiryError> submit(const nlohmann::json& request, const EnquiryActor& actor);
-  std::variant<nlohmann::json, EnquiryError> list(const EnquiryActor& actor);
+  // With an idempotency key (1 to 128 of A-Z a-z 0-9 . _ : -), a retry with the same key and the
+  // same request within 24 hours returns the first enquiry ("replayed": true) and makes no
+  // other; the same key with another request is refused (409).
+  std::variant<nlohmann::json, EnquiryError> submit(const nlohmann::json& request, const EnquiryActor& actor,
+                                                    const std::string& idempotency_key = "");
+  // A page of the enquiries the actor may see, newest first: {"enquiries": [...], "next_cursor"}.
+  std::variant<nlohmann::json, EnquiryError> list(const EnquiryActor& actor, const ListQuery& query = {});
   // The enquiry with per-agency status and the consolidated picture; the view is audited.
   std::variant<nlohmann::json, EnquiryError> get(const std::string& id, const EnquiryActor& actor);
   // A manager of the owning team records the decision (one of kDecisions) with a rationale.
@@ -118,9 +114,9 @@ class EnquiryDesk {
   // The agent refused one enquiry (an Error frame with its id, code from wire::Error::Code).
   // Overloaded, audit-unavailable, unspecified and shutting-down are for now: the copy goes
   // again after 5 s, doubling with each further refusal up to 5 minutes (sweep_delivery), and
-  // on reconnection. Any other code is for
-  // good: the agency's copy is marked failed (audited as enquiry.failed with the reason),
-  // leaves the outbox, and watchers are told; an answer that comes later is still recorded.
+  // on reconnection. Any other code is for good: the agency's copy is marked failed (audited as
+  // enquiry.failed with the reason), leaves the outbox, and watchers are told; an answer that
+  // comes later is still recorded.
   void post_refused(std::string agency, std::vector<uint8_t> delivery_id, int code);
   // Delivery's sweep (see delivery.h): copies unacknowledged too long and copies refused for
   // now whose time has come go again, and every connected agency's window is refilled. Returns
@@ -135,40 +131,36 @@ class EnquiryDesk {
   ~EnquiryDesk();
 
  private:
-  struct Checked;
   struct LinkItem;
   static constexpr size_t kMaxFollowUps = 20;
-  // A follow-up's earlier enquiry: one the actor may see, still held, of the same case, asked of
-  // the same agencies; the error to give otherwise.
-  std::optional<EnquiryError> check_follow_up(const std::string& follows, const Checked& c, const EnquiryActor& actor);
   static constexpr size_t kMaxLinkQueue = 20'000, kMaxLinkQueueBytes = size_t{256} << 20;
-  void post_link(LinkItem item);
+
+  // The audit log, the one way: each event appended (the records of a batch share a group
+  // commit) and waited for; the result per event, in order.
+  std::vector<Status> record_all(std::vector<AuditEvent>& events);
+  Status record(AuditEvent e);
   // What the audit log already holds for an enquiry (the store may lag behind it after a
   // failure between the two): answers by "agency/digest", deliveries and failures by agency.
   struct OnRecord {
     std::set<std::string> answers, delivered, failed;
+    bool abandoned = false;
   };
   OnRecord on_record_for(const std::string& enquiry) const;
-  void process_link(std::vector<LinkItem>& batch);
-  // One item's change to the store and to `meta` (its enquiry's record); sets the item's
-  // stored/changed/before.
-  Status apply_link_item(Txn& txn, LinkItem& it, nlohmann::json& meta);
-  std::variant<Checked, EnquiryError> check(const nlohmann::json& request);
+  // The enquiry was recorded (enquiry.created) but is not stored: recorded so, once.
+  void abandon(const std::string& id, const std::string& case_ref, const std::string& why);
+  Status reconcile();  // see open()
+
+  // Submission.
+  std::optional<EnquiryError> check_follow_up(const std::string& follows, const EnquiryRequest& request,
+                                              const EnquiryActor& actor);
   // The agreement's per-user limits on enquiries an hour and a day: takes a place in the
   // user's window at `now_ms`, or returns false if the user is at a limit. A place taken for an
   // enquiry that is then not stored is given back.
   bool take_rate_slot(const std::string& user_id, int64_t now_ms);
   void give_back_rate_slot(const std::string& user_id, int64_t at_ms);
-  Status record(AuditEvent e);
-  void notify(const nlohmann::json& meta, const std::string& agency);
-  // Entries of a time-keyed table ("<16 hex ms>/<enquiry>") due at now_ms, oldest first.
-  std::vector<std::pair<std::string, std::string>> due_entries(Dbi db, int64_t now_ms, size_t max);
-  nlohmann::json read_meta(const std::string& id);  // null if absent
-  // Destroys the case's content (vault key and items, queued copies in the outbox) once `e`,
-  // the record of why, is durable.
-  Status purge_case(const std::string& id, AuditEvent e, const std::string& reason_text);
-  void count_status(const std::string& from, const std::string& to);
-  void observe_latency(int64_t ms);
+  // A retry of an earlier submission with the same key: its answer, or the refusal.
+  std::optional<std::variant<nlohmann::json, EnquiryError>> replay(const EnquiryActor& actor, const std::string& key,
+                                                                   const std::string& hash);
   // Counts the user's lookups of each pseudonym in the window (forgetting older ones); returns
   // the pseudonyms this enquiry takes over the limit.
   Result<std::vector<std::string>> count_lookups(Txn& txn, const std::string& user_id, const std::string& enquiry,
@@ -176,6 +168,21 @@ class EnquiryDesk {
   // One flag for the DPO (audited) for this enquiry's pseudonyms that went over the limit.
   void raise_repeated_lookup_flag(const EnquiryActor& actor, const std::string& enquiry, const std::string& case_ref,
                                   const std::vector<std::string>& crossed);
+
+  // The link.
+  void post_link(LinkItem item);
+  void process_link(std::vector<LinkItem>& batch);
+  // One item's change to the store and to `record` (its enquiry's); sets the item's
+  // stored/changed/before.
+  Status apply_link_item(Txn& txn, LinkItem& it, EnquiryRecord& record);
+
+  // Destroys the case's content (vault key and items, queued copies in the outbox) once `e`,
+  // the record of why, is durable.
+  Status purge_case(const std::string& id, AuditEvent e, const std::string& reason_text);
+
+  void notify(const EnquiryRecord& record, const std::string& agency);
+  void count_status(std::optional<AgencyStatus> from, AgencyStatus to);
+  void observe_latency(int64_t ms);
 
   Env& env_;
   CaseVault& vault_;
@@ -185,7 +192,7 @@ class EnquiryDesk {
   Pseudonymizer pseudonyms_;
   Logger log_;
   AgentListener* listener_ = nullptr;
-  Dbi enquiries_, deliveries_, due_, by_owner_, lookups_, retention_;
+  EnquiryStore store_;
   Delivery delivery_;  // the outbox and what is in flight to each agency
   std::mutex rate_mu_;
   std::unordered_map<std::string, std::deque<int64_t>> rate_windows_;  // user -> times in the last day
@@ -199,9 +206,9 @@ class EnquiryDesk {
   GroupCommit writer_;  // every write to the store: read-modify-write inside one operation
   StatusHub hub_;
   mutable std::mutex metrics_mu_;
-  std::map<std::string, int64_t> status_counts_;
+  std::map<AgencyStatus, int64_t> status_counts_;
   std::vector<uint64_t> latency_buckets_;
-  uint64_t latency_count_ = 0, flags_raised_ = 0;
+  uint64_t latency_count_ = 0, flags_raised_ = 0, damaged_records_ = 0, unreadable_answers_ = 0, abandoned_ = 0;
   double latency_sum_s_ = 0;
 };
 

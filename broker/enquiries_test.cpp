@@ -548,3 +548,222 @@ TEST_CASE("follow-ups: the same case asked again with more details, linked both 
   CHECK(hub.count("enquiry.created") == 2);
   CHECK(view(id)["follow_ups"].size() == 1);
 }
+
+namespace {
+
+// Changes one byte of a value in one of the store's tables (as damage on disk would).
+void damage(Env& env, const char* table, const std::string& key, size_t at) {
+  auto txn = env.begin_write();
+  REQUIRE(txn.ok());
+  auto db = txn->open_db(table, false);
+  REQUIRE(db.ok());
+  auto v = txn->get(*db, key);
+  REQUIRE(v.ok());
+  REQUIRE(v->has_value());
+  std::string bytes(**v);
+  REQUIRE(at < bytes.size());
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
+  REQUIRE(txn->put(*db, key, bytes).ok());
+  REQUIRE(txn->commit().ok());
+}
+
+}  // namespace
+
+TEST_CASE("idempotency: a retry with the same key returns the first enquiry, another body with it is refused",
+          "[enquiries][idempotency]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"}, sam{"sam.s", "researcher", "west"};
+  auto first = hub.desk->submit(request(), rita, "case-42:attempt-1");
+  REQUIRE(std::holds_alternative<json>(first));
+  const std::string id = std::get<json>(first)["id"];
+  CHECK_FALSE(std::get<json>(first).value("replayed", false));
+  auto again = hub.desk->submit(request(), rita, "case-42:attempt-1");
+  REQUIRE(std::holds_alternative<json>(again));
+  CHECK(std::get<json>(again)["id"] == id);
+  CHECK(std::get<json>(again)["replayed"] == true);
+  CHECK(std::get<json>(again)["agencies"]["police"]["delivery"] == std::get<json>(first)["agencies"]["police"]["delivery"]);
+  CHECK(hub.count("enquiry.created") == 1);
+  // Another body under the same key: refused, nothing made.
+  json other = request();
+  other["case_ref"] = "MASH-2026-0043";
+  auto clash = hub.desk->submit(other, rita, "case-42:attempt-1");
+  REQUIRE(std::holds_alternative<EnquiryError>(clash));
+  CHECK(std::get<EnquiryError>(clash).status == 409);
+  CHECK(hub.count("enquiry.created") == 1);
+  // Keys are per user; a bad key is refused before anything is done.
+  auto sams = hub.desk->submit(request(), sam, "case-42:attempt-1");
+  REQUIRE(std::holds_alternative<json>(sams));
+  CHECK(std::get<json>(sams)["id"] != id);
+  for (std::string bad : {std::string("has space"), std::string(129, 'k'), std::string("semi;colon")}) {
+    auto refused = hub.desk->submit(request(), rita, bad);
+    REQUIRE(std::holds_alternative<EnquiryError>(refused));
+    CHECK(std::get<EnquiryError>(refused).status == 400);
+  }
+  CHECK(hub.count("enquiry.created") == 2);
+  // Concurrent retries with one key: one enquiry; a loser recorded first is marked abandoned.
+  std::vector<std::thread> threads;
+  std::mutex m;
+  std::set<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      auto r = hub.desk->submit(request(), rita, "burst");
+      std::lock_guard lock(m);
+      if (auto* j = std::get_if<json>(&r)) ids.insert((*j)["id"].get<std::string>());
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ids.size() == 1);
+  CHECK(hub.count("enquiry.created") - hub.count("enquiry.abandoned") == 3);
+}
+
+TEST_CASE("reconciliation: an enquiry recorded but never stored is marked abandoned once, at the next start",
+          "[enquiries][reconcile]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  auto kept = hub.desk->submit(request(), rita);
+  REQUIRE(std::holds_alternative<json>(kept));
+  // A crash between the audit record and the store's commit leaves this behind.
+  AuditEvent e;
+  e.type = "enquiry.created";
+  e.time_ms = unix_millis_now();
+  e.actor = "rita.r";
+  e.role = "researcher";
+  e.case_ref = "MASH-2026-0099";
+  e.enquiry = std::string(32, 'c');
+  e.outcome = "permitted";
+  REQUIRE(hub.audit->append(event_to_record(e).value(), event_index_keys(e)).ok());
+  auto reopen = [&] {
+    hub.desk.reset();
+    hub.desk = std::make_unique<EnquiryDesk>(hub.env, hub.vault, hub.policy, *hub.audit, SigningKey::generate(),
+                                             Pseudonymizer(HashKey::generate()), Logger(hub.log_text, LogLevel::kInfo, "test"));
+    REQUIRE(hub.desk->open().ok());
+  };
+  reopen();
+  auto abandoned = hub.audit->find("type", "enquiry.abandoned");
+  REQUIRE(abandoned.ok());
+  REQUIRE(abandoned->size() == 1);
+  auto rec = json::parse(hub.audit->record(abandoned->front()).value());
+  CHECK(rec["enquiry"] == std::string(32, 'c'));
+  CHECK(rec["case"] == "MASH-2026-0099");
+  CHECK(rec["outcome"] == "not-stored");
+  CHECK(hub.desk->metrics_text().find("mash_enquiries_abandoned_total 1") != std::string::npos);
+  // Once: neither a second start nor the stored enquiry adds any.
+  reopen();
+  reopen();
+  CHECK(hub.count("enquiry.abandoned") == 1);
+}
+
+TEST_CASE("list: pages newest first from the listing, with filters, bad cursors refused, a damaged row shown as such",
+          "[enquiries][list]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"}, sam{"sam.s", "researcher", "west"}, mo{"mo.m", "manager", "west"},
+      eve{"eve.e", "manager", "east"};
+  std::vector<std::string> made;  // oldest first
+  // Six researchers of the team, 20 each (the agreement's hourly limit): rita and sam, and four more.
+  std::vector<EnquiryActor> team = {rita, sam};
+  for (int k = 0; k < 4; ++k) team.push_back({"r" + std::to_string(k), "researcher", "west"});
+  for (int i = 0; i < 120; ++i) {
+    json req = request();
+    req["case_ref"] = "MASH-2026-" + std::to_string(1000 + i);
+    if (i % 10 == 0) req["brag"] = "red";
+    auto r = hub.desk->submit(req, team[static_cast<size_t>(i / 20)]);
+    REQUIRE(std::holds_alternative<json>(r));
+    made.push_back(std::get<json>(r)["id"]);
+  }
+  auto page = [&](const EnquiryActor& who, ListQuery q) {
+    auto r = hub.desk->list(who, q);
+    REQUIRE(std::holds_alternative<json>(r));
+    return std::get<json>(r);
+  };
+  // The manager sees the team's 120, 50 at a time, newest first, each once.
+  ListQuery q;
+  std::vector<std::string> seen;
+  for (int n = 0; n < 10; ++n) {
+    json p = page(mo, q);
+    for (const auto& e : p["enquiries"]) seen.push_back(e["id"]);
+    if (p["next_cursor"].is_null()) break;
+    CHECK(p["enquiries"].size() == 50);
+    q.cursor = p["next_cursor"];
+  }
+  REQUIRE(seen.size() == 120);
+  CHECK(seen.front() == made.back());
+  CHECK(seen.back() == made.front());
+  CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 120);
+  // A researcher sees only theirs; a manager of another team nothing.
+  ListQuery all;
+  all.limit = 200;
+  CHECK(page(rita, all)["enquiries"].size() == 20);
+  CHECK(page(sam, all)["enquiries"].size() == 20);
+  CHECK(page(eve, all)["enquiries"].empty());
+  // Filters.
+  ListQuery red = all;
+  red.brag = "red";
+  CHECK(page(mo, red)["enquiries"].size() == 12);
+  ListQuery queued = all;
+  queued.status = "queued";
+  CHECK(page(mo, queued)["enquiries"].size() == 120);
+  queued.status = "answered";
+  CHECK(page(mo, queued)["enquiries"].empty());
+  ListQuery overdue = all;
+  overdue.overdue = true;
+  CHECK(page(mo, overdue)["enquiries"].empty());
+  // A cursor this list did not give is refused.
+  ListQuery bad;
+  bad.cursor = "../../x";
+  auto refused = hub.desk->list(mo, bad);
+  REQUIRE(std::holds_alternative<EnquiryError>(refused));
+  CHECK(std::get<EnquiryError>(refused).status == 400);
+  // One damaged listing row: the page still answers and names it damaged.
+  {
+    auto txn = hub.env.begin_write();
+    REQUIRE(txn.ok());
+    auto db = txn->open_db("listing", false);
+    REQUIRE(db.ok());
+    std::string key;
+    REQUIRE(txn->for_each_prefix(*db, "t/west/", [&](std::string_view k, std::string_view) {
+      key = k;
+      return false;
+    }).ok());
+    REQUIRE(txn->put(*db, key, "{damaged").ok());
+    REQUIRE(txn->commit().ok());
+  }
+  json first = page(mo, ListQuery{});
+  REQUIRE(first["enquiries"].size() == 50);
+  CHECK(first["enquiries"][0]["damaged"] == true);
+  CHECK(first["enquiries"][0]["id"] == made.back());
+}
+
+TEST_CASE("damage: a damaged enquiry record or answer is reported, never dropped, and the rest keeps working",
+          "[enquiries][damage]") {
+  Hub hub;
+  EnquiryActor rita{"rita.r", "researcher", "west"};
+  auto one = hub.desk->submit(request_to_police_and_health(), rita);
+  auto two = hub.desk->submit(request(), rita);
+  REQUIRE(std::holds_alternative<json>(one));
+  REQUIRE(std::holds_alternative<json>(two));
+  const std::string id1 = std::get<json>(one)["id"], id2 = std::get<json>(two)["id"];
+  REQUIRE(hub.desk->on_answer(answer_for("police", std::get<json>(one)["agencies"]["police"]["delivery"])));
+  REQUIRE(hub.desk->on_answer(answer_for("health", std::get<json>(one)["agencies"]["health"]["delivery"])));
+  // One byte of police's stored answer: the picture says it cannot be read; health's still shows.
+  damage(hub.env, "vault_items", id1 + "/answer.police", 20);
+  auto view = hub.desk->get(id1, rita);
+  REQUIRE(std::holds_alternative<json>(view));
+  const json& v = std::get<json>(view);
+  CHECK(v["agencies"]["police"]["unreadable"] == true);
+  CHECK(v["agencies"]["police"]["problem"].get<std::string>().find("could not be read: ask the agency again") !=
+        std::string::npos);
+  CHECK(v["subjects"]["s1"]["agencies"].contains("health"));
+  CHECK_FALSE(v["subjects"]["s1"]["agencies"].contains("police"));
+  CHECK(hub.desk->metrics_text().find("mash_answers_unreadable_total 1") != std::string::npos);
+  CHECK(hub.log_text.str().find("answer-unreadable") != std::string::npos);
+  // One byte of the first enquiry's record: it is reported damaged; the list and the other work.
+  damage(hub.env, "enquiries", id1, 2);
+  auto broken = hub.desk->get(id1, rita);
+  REQUIRE(std::holds_alternative<EnquiryError>(broken));
+  CHECK(std::get<EnquiryError>(broken).status == 500);
+  CHECK(std::get<EnquiryError>(broken).code == "damaged");
+  CHECK(std::holds_alternative<json>(hub.desk->get(id2, rita)));
+  auto list = hub.desk->list(rita);
+  REQUIRE(std::holds_alternative<json>(list));
+  CHECK(std::get<json>(list)["enquiries"].size() == 2);
+}

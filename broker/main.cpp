@@ -333,6 +333,7 @@ int main(int argc, char** argv) {
   mash::EnvOptions store_options;
   store_options.max_readers = 2 * (config->threads + config->io_threads) + 32;  // as above: every thread may read at once
   store_options.map_size = config->store_max_bytes;
+  store_options.max_dbs = 32;  // users, the case vault, the enquiry tables and the outbox
   auto store_env = mash::Env::open(config->store_dir, store_options);
   if (!store_env.ok()) {
     std::cerr << "mash-broker: store " << config->store_dir.string() << ": " << store_env.error().message << "\n";

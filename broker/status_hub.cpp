@@ -4,14 +4,14 @@
 
 namespace mash::broker {
 
-bool StatusHub::watch(std::shared_ptr<EventStream> stream, Watcher who) {
+bool StatusHub::watch(std::shared_ptr<EventStream> stream, Watcher watcher) {
   std::lock_guard lock(mu_);
   std::erase_if(entries_, [](const Entry& e) { return e.stream->closed(); });
   if (entries_.size() >= max_watchers_) return false;
   size_t mine = static_cast<size_t>(
-      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.who.user_id == who.user_id; }));
+      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.watcher.who.user_id == watcher.who.user_id; }));
   if (mine >= max_per_user_) return false;
-  entries_.push_back({std::move(stream), std::move(who)});
+  entries_.push_back({std::move(stream), std::move(watcher)});
   return true;
 }
 
@@ -23,10 +23,8 @@ void StatusHub::publish(const std::string& enquiry, const std::string& owner, co
     std::lock_guard lock(mu_);
     std::erase_if(entries_, [](const Entry& e) { return e.stream->closed(); });
     for (const auto& e : entries_) {
-      if (!e.who.enquiry.empty() && e.who.enquiry != enquiry) continue;
-      bool may = (e.who.role == "researcher" && e.who.user_id == owner) ||
-                 (e.who.role == "manager" && !team.empty() && e.who.team == team);
-      if (may) targets.push_back(e.stream);
+      if (!e.watcher.enquiry.empty() && e.watcher.enquiry != enquiry) continue;
+      if (may_see(owner, team, e.watcher.who)) targets.push_back(e.stream);
     }
   }
   for (auto& s : targets) s->push(event, text);

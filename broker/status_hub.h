@@ -1,6 +1,6 @@
 // Status changes of enquiries, pushed to the browsers and scripts that are watching
-// (GET /api/v1/events). Each watcher sees only what need-to-know lets them see: a researcher the
-// enquiries they own, a manager their team's; optionally one enquiry only. Events carry ids,
+// (GET /api/v1/events). Each watcher sees only what need to know lets them see (may_see(), the
+// same rule as the API); optionally one enquiry only. Events carry ids,
 // agency codes and status codes, never case content.
 #pragma once
 
@@ -11,12 +11,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "enquiry_record.h"
 #include "http_server.h"
 
 namespace mash::broker {
 
 struct Watcher {
-  std::string user_id, role, team;
+  EnquiryActor who;
   std::string enquiry;  // empty: every enquiry the watcher may see
 };
 
@@ -36,7 +37,7 @@ class StatusHub {
  private:
   struct Entry {
     std::shared_ptr<EventStream> stream;
-    Watcher who;
+    Watcher watcher;
   };
   mutable std::mutex mu_;
   std::vector<Entry> entries_;

@@ -17,6 +17,7 @@
 #include "link.capnp.h"
 #include "lmdb_store.h"
 #include "test_support.h"
+#include "enquiry_body.h"
 #include "tls.h"
 
 using namespace mash;
@@ -25,36 +26,31 @@ namespace {
 
 // An enquiry of typical size: four subjects, twelve fields.
 std::vector<uint8_t> typical_enquiry_frame() {
-  capnp::MallocMessageBuilder body_builder;
-  auto body = body_builder.initRoot<wire::EnquiryBody>();
-  body.setCaseRef("MASH-2026-001234");
-  body.setPurpose("child-protection-enquiry");
-  body.setLegalBasis("ca1989-s47");
-  body.setConsent("not-sought-risk");
-  body.setBrag("red");
-  body.setJustification(std::string(400, 'j'));
-  auto fields = body.initFields(12);
+  EnquiryBodyFields f;
+  f.case_ref = "MASH-2026-001234";
+  f.purpose = "child-protection-enquiry";
+  f.legal_basis = "ca1989-s47";
+  f.consent = "not-sought-risk";
+  f.brag = "red";
+  f.justification = std::string(400, 'j');
   for (unsigned i = 0; i < 12; ++i) {
     std::string name = "police.field-";  // built in two steps: GCC 12 -O3 warns on "lit" + string
     name += std::to_string(i);
-    fields.set(i, name);
+    f.fields.push_back(name);
   }
-  auto subjects = body.initSubjects(4);
   for (unsigned i = 0; i < 4; ++i) {
-    auto s = subjects[i];
-    std::string ref = "s";
-    ref += std::to_string(i);
-    s.setRef(ref);
-    s.setRole(i == 0 ? "child" : "adult");
-    s.setForenames("Forename");
-    s.setSurname("Surname");
-    s.setDateOfBirth("2015-03-04");
-    s.setPostcode("SW1A 1AA");
-    auto ids = s.initIdentifiers(1);
-    ids[0].setScheme("nhs");
-    ids[0].setValue("9434765919");
+    EnquirySubject s;
+    s.ref = "s";
+    s.ref += std::to_string(i);
+    s.role = i == 0 ? "child" : "adult";
+    s.forenames = "Forename";
+    s.surname = "Surname";
+    s.date_of_birth = "2015-03-04";
+    s.postcode = "SW1A 1AA";
+    s.identifiers.emplace_back("nhs", "9434765919");
+    f.subjects.push_back(std::move(s));
   }
-  auto body_bytes = serialize_message(body_builder);
+  auto body_bytes = encode_enquiry_body(f);
   capnp::MallocMessageBuilder builder;
   auto enquiry = builder.initRoot<wire::Message>().initEnquiry();
   std::vector<uint8_t> id(16, 7), sig(64, 9);

@@ -23,6 +23,7 @@
 #include "audit_log.h"
 #include "crypto.h"
 #include "envelope.h"
+#include "enquiry_body.h"
 #include "framing.h"
 #include "link.capnp.h"
 #include "link.h"
@@ -195,35 +196,29 @@ class TestHub {
       id.resize(16);
       random_bytes(id);
     }
-    capnp::MallocMessageBuilder b;
-    auto body = b.initRoot<wire::EnquiryBody>();
-    body.setId(capnp::Data::Reader(id.data(), id.size()));
-    body.setAgency("police");
-    body.setAgreementId("tri-borough-mash");
-    body.setPolicyVersion(e.version);
-    body.setIssuedAtMs(unix_millis_now());
-    body.setCaseRef("MASH-2026-0042");
-    body.setPurpose(e.purpose);
-    body.setLegalBasis(e.basis);
-    body.setConsent(e.consent);
-    body.setBrag(e.brag);
-    auto fields = body.initFields(static_cast<unsigned>(e.fields.size()));
-    for (unsigned i = 0; i < e.fields.size(); ++i) fields.set(i, e.fields[i]);
-    auto subjects = body.initSubjects(static_cast<unsigned>(e.subjects.size()));
-    for (unsigned i = 0; i < e.subjects.size(); ++i) {
-      const auto& s = e.subjects[i];
-      subjects[i].setRef(s.ref);
-      subjects[i].setForenames(s.fore);
-      subjects[i].setSurname(s.sur);
-      subjects[i].setDateOfBirth(s.dob);
-      subjects[i].setPostcode(s.postcode);
-      if (!s.nhs.empty()) {
-        auto ids = subjects[i].initIdentifiers(1);
-        ids[0].setScheme("nhs");
-        ids[0].setValue(s.nhs);
-      }
+    EnquiryBodyFields f;
+    f.id = id;
+    f.agency = "police";
+    f.agreement_id = "tri-borough-mash";
+    f.policy_version = e.version;
+    f.issued_ms = unix_millis_now();
+    f.case_ref = "MASH-2026-0042";
+    f.purpose = e.purpose;
+    f.legal_basis = e.basis;
+    f.consent = e.consent;
+    f.brag = e.brag;
+    f.fields = e.fields;
+    for (const auto& s : e.subjects) {
+      EnquirySubject subject;
+      subject.ref = s.ref;
+      subject.forenames = s.fore;
+      subject.surname = s.sur;
+      subject.date_of_birth = s.dob;
+      subject.postcode = s.postcode;
+      if (!s.nhs.empty()) subject.identifiers.emplace_back("nhs", s.nhs);
+      f.subjects.push_back(std::move(subject));
     }
-    auto bytes = serialize_message(b);
+    auto bytes = encode_enquiry_body(f);
     auto sig = sign_envelope(*hub_key, kEnquiryDomain, bytes);
     if (bad_signature) sig[0] ^= 1;
     REQUIRE(listener->send_to("police", make_enquiry_frame(id, bytes, sig, FrameLimits{})));

@@ -557,3 +557,43 @@ TEST_CASE("api: an enquiry the agency's agent refuses for good is marked failed,
   CHECK(records.find("\"type\":\"enquiry.failed\"") != std::string::npos);
   CHECK(records.find("\"type\":\"answer.received\"") == std::string::npos);
 }
+
+TEST_CASE("api: Idempotency-Key makes a retried POST safe, and the list pages with limits and filters checked",
+          "[e2e][api]") {
+  ApiHub hub;
+  std::string out;
+  hub.use_agreement();
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  const std::string key = " -H 'Idempotency-Key: form-7f3a:1'";
+  auto first = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita + key);
+  REQUIRE(first.status == 201);
+  CHECK(first.headers.find("Idempotent-Replayed") == std::string::npos);
+  auto retry = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita + key);
+  REQUIRE(retry.status == 201);
+  CHECK(retry.j()["id"] == first.j()["id"]);
+  CHECK(retry.headers.find("Idempotent-Replayed: true") != std::string::npos);
+  json other = enquiry_request();
+  other["case_ref"] = "MASH-2026-0777";
+  CHECK(hub.call("POST", "/api/v1/enquiries", other.dump(), rita + key).status == 409);
+  CHECK(hub.call("POST", "/api/v1/enquiries", other.dump(), rita + " -H 'Idempotency-Key: no spaces allowed'").status == 400);
+  // Three enquiries in all; pages of two.
+  REQUIRE(hub.call("POST", "/api/v1/enquiries", other.dump(), rita).status == 201);
+  REQUIRE(hub.call("POST", "/api/v1/enquiries", other.dump(), rita).status == 201);
+  auto p1 = hub.call("GET", "/api/v1/enquiries?limit=2", "", rita).j();
+  REQUIRE(p1["enquiries"].size() == 2);
+  REQUIRE(p1["next_cursor"].is_string());
+  auto p2 = hub.call("GET", "/api/v1/enquiries?limit=2&cursor=" + p1["next_cursor"].get<std::string>(), "", rita).j();
+  REQUIRE(p2["enquiries"].size() == 1);
+  CHECK(p2["enquiries"][0]["id"] == first.j()["id"]);  // the oldest comes last
+  CHECK(p2["next_cursor"].is_null());
+  CHECK(hub.call("GET", "/api/v1/enquiries?brag=amber", "", rita).j()["enquiries"].size() == 3);
+  CHECK(hub.call("GET", "/api/v1/enquiries?status=answered", "", rita).j()["enquiries"].empty());
+  for (const std::string bad : {"limit=0", "limit=201", "limit=ten", "status=lost", "overdue=maybe", "colour=red",
+                                "cursor=zzz"}) {
+    INFO(bad);
+    auto r = hub.call("GET", "/api/v1/enquiries?" + bad, "", rita);
+    CHECK(r.status == 400);
+  }
+}

@@ -65,11 +65,22 @@ const finished = r => !!r.decision || Object.values(r.agencies).every(s => (s.st
 export async function list() {
   const el = page(state.user.role === 'manager' ? 'Team cases' : 'My cases');
   await loadAgreement().catch(() => null);
-  const data = await api('GET', '/api/v1/enquiries');
-  const rows = data.enquiries.sort((a, b) => b.created_ms - a.created_ms);
+  // 50 a page, newest first; "Older cases" goes on from the last one shown.
+  const after = new URLSearchParams(location.search).get('after') || '';
+  const data = await api('GET', '/api/v1/enquiries?limit=50' + (after ? '&cursor=' + encodeURIComponent(after) : ''));
+  const rows = data.enquiries.filter(r => !r.damaged);
+  const damaged = data.enquiries.filter(r => r.damaged);
   append(el, [heading(state.user.role === 'manager' ? `Cases of team ${state.user.team}` : 'My cases'),
     para(link('/enquiries/new', 'Make a new enquiry'))]);
-  if (!rows.length) { append(el, [para('There are no cases yet.')]); return; }
+  if (damaged.length) {
+    append(el, [h('div', {class: 'govuk-warning-text'}, h('strong', {class: 'govuk-warning-text__text'},
+      `${damaged.length} case record${damaged.length > 1 ? 's' : ''} on this page could not be read and ${damaged.length > 1 ? 'are' : 'is'} not shown. Tell the hub's administrator.`))]);
+  }
+  const pager = h('nav', {class: 'govuk-pagination', 'aria-label': 'Pages of cases'},
+    after ? h('div', {class: 'govuk-pagination__prev'}, link('/cases', 'Newest cases')) : null,
+    data.next_cursor ? h('div', {class: 'govuk-pagination__next', 'data-next': 'true'},
+      link('/cases?after=' + encodeURIComponent(data.next_cursor), 'Older cases')) : null);
+  if (!rows.length) { append(el, [para(after ? 'There are no older cases.' : 'There are no cases yet.'), pager]); return; }
   const body = h('div');
   const banner = h('div');
   el.append(banner, body);
@@ -84,6 +95,7 @@ export async function list() {
         r.decision ? decisionText[r.decision] || r.decision : 'None yet']})), {id: 'case-list'}));
   };
   draw();
+  el.append(pager);
   watch('/api/v1/events', ev => {
     const r = rows.find(x => x.id === ev.enquiry);
     if (!r) return;  // a new case of the team: shown on the next visit
@@ -136,7 +148,8 @@ function statusBoard(v) {
     Object.entries(v.agencies).map(([a, s]) => ({attrs: {'data-agency-row': a}, cells: [
       agencyName(a), statusTag(s.status, s.late),
       when(s.updated_ms),
-      s.status === 'answered' || s.status === 'declined' ? (s.decline_reason ? 'Reason: ' + s.decline_reason : '—')
+      s.unreadable ? h('strong', {class: 'app-problem', 'data-unreadable': a}, s.problem)
+        : s.status === 'answered' || s.status === 'declined' ? (s.decline_reason ? 'Reason: ' + s.decline_reason : '—')
         : s.status === 'failed' ? failureText(s.failure) : timeLeft(v.deadline_ms)]})),
     {class: 'app-status-table', id: 'status-board'});
 }
