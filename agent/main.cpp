@@ -119,9 +119,22 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
     std::cerr << "mash-agent: state store: " << state.error().message << "\n";
     return 1;
   }
+  mash::Logger log(std::cerr, config.log_level, "agent", config.log_format);
+  log.info("starting", {{"version", MASH_VERSION}, {"agency", config.agency}});
   mash::AuditLogOptions disclosure_options;
   disclosure_options.origin = config.disclosure_origin;
   disclosure_options.checkpoint_interval = config.disclosure_checkpoint_interval;
+  disclosure_options.on_verify = [&log](const std::string& event, uint64_t done, uint64_t total,
+                                        const std::string& detail) {
+    if (event == "damaged") {
+      log.error("disclosure-log-damaged", {{"checked", done}, {"records", total}, {"problem", detail},
+                                           {"action", "enquiries are refused; run mash-audit verify and restore the store from backup"}});
+    } else if (event == "verified") {
+      log.info("disclosure-log-verified", {{"records", total}});
+    } else {
+      log.info("disclosure-log-verifying", {{"checked", done}, {"records", total}});
+    }
+  };
   // The same key signs answers (with its own domain prefix, common/envelope.h).
   auto answer_key = mash::load_signing_key(config.disclosure_key);
   if (!answer_key.ok()) {
@@ -135,8 +148,6 @@ int run_agent(const mash::agent::AgentConfig& config, bool check_only, const std
               << disclosure.error().message << "\n";
     return 1;
   }
-  mash::Logger log(std::cerr, config.log_level, "agent", config.log_format);
-  log.info("starting", {{"version", MASH_VERSION}, {"agency", config.agency}});
   mash::agent::EnquiryServiceOptions service_options;
   service_options.agency = config.agency;
   service_options.hub_key = *audit_key;

@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include <sys/statvfs.h>
+
 #include "agreement.h"
 #include "audit_json.h"
 #include "audit_tools.h"
@@ -228,6 +230,9 @@ HttpResponse Api::enquiries(const HttpRequest& r, const Caller& c) {
     if (!body) return error;
     result = desk_->preview(*body);
   } else if (r.path == "/api/v1/enquiries" && r.method == "POST") {
+    // Refused while a disk is nearly full: an enquiry half-stored helps nobody. It takes new
+    // ones again by itself once space is freed.
+    if (auto low = low_disk()) return json_error(503, "disk-full", *low + "; the enquiry was not stored or sent");
     HttpResponse error;
     auto body = parse_body(r, error);
     if (!body) return error;
@@ -446,6 +451,19 @@ HttpResponse Api::audit(const HttpRequest& r, const Caller& c) {
 
 HttpResponse Api::healthz() { return ok_json({{"status", "ok"}}); }
 
+std::optional<std::string> Api::low_disk() const {
+  for (const auto& dir : options_.data_dirs) {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) continue;  // the store's own checks report a missing directory
+    const uint64_t free_mb = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / (1024 * 1024);
+    if (free_mb < options_.min_free_mb) {
+      return "only " + std::to_string(free_mb) + " MB free on the disk of " + dir.string() + " (at least " +
+             std::to_string(options_.min_free_mb) + " MB is kept free: [store] min_free_mb)";
+    }
+  }
+  return std::nullopt;
+}
+
 HttpResponse Api::readyz() {
   json checks;
   bool ready = true;
@@ -455,6 +473,12 @@ HttpResponse Api::readyz() {
   auto store = users_.list();
   checks["store"] = store.ok() ? "ok" : store.error().message;
   ready = ready && store.ok();
+  if (auto low = low_disk()) {
+    checks["disk"] = *low;
+    ready = false;
+  } else {
+    checks["disk"] = "ok";
+  }
   if (options_.agreement_id.empty()) {
     checks["agreement"] = "no agreement loaded ([policy] agreement in the configuration)";
     ready = false;
@@ -471,7 +495,13 @@ HttpResponse Api::metrics() {
     << "mash_agents_connected " << registry_.size() << "\n"
     << "# HELP mash_audit_log_records Records in the access audit log.\n"
        "# TYPE mash_audit_log_records gauge\n"
-    << "mash_audit_log_records " << audit_.size() << "\n";
+    << "mash_audit_log_records " << audit_.size() << "\n"
+    << "# HELP mash_audit_log_intact 1 unless damage was found in the stored audit records (the log then refuses appends).\n"
+       "# TYPE mash_audit_log_intact gauge\n"
+    << "mash_audit_log_intact " << (audit_.integrity().ok() ? 1 : 0) << "\n"
+    << "# HELP mash_audit_log_verified_records Records checked by the verification at start-up so far.\n"
+       "# TYPE mash_audit_log_verified_records gauge\n"
+    << "mash_audit_log_verified_records " << audit_.verified() << "\n";
   std::lock_guard lock(metrics_mu_);
   m << "# HELP mash_http_requests_total HTTP requests by status.\n# TYPE mash_http_requests_total counter\n";
   for (const auto& [status, n] : requests_by_status_) m << "mash_http_requests_total{status=\"" << status << "\"} " << n << "\n";

@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <filesystem>
 #include <string>
 #include <variant>
 
@@ -39,6 +40,9 @@ struct ApiOptions {
   std::string agreement_id;         // the ISA in force, for /readyz (empty: none loaded)
   int64_t agreement_version = 0;
   int64_t session_idle_s = 1800;    // told to the web interface, which signs out after that idle
+  // Disks that must keep free space ([store] min_free_mb): the store's and the audit log's.
+  std::vector<std::filesystem::path> data_dirs;
+  uint64_t min_free_mb = 256;
 };
 
 class Api {
@@ -65,6 +69,8 @@ class Api {
   HttpResponse route(const HttpRequest& r);
   HttpResponse healthz();
   HttpResponse readyz();
+  // Why a data disk is too full to take work ([store] min_free_mb), if one is.
+  std::optional<std::string> low_disk() const;
   HttpResponse metrics();
   HttpResponse login(const HttpRequest& r);
   HttpResponse logout(const HttpRequest& r, const Caller& c);

@@ -89,6 +89,8 @@ Result<BrokerConfig> load_broker_config(const std::filesystem::path& path) {
   out.store_dir = *store_dir;
   MASH_TRY(store_gb, cfg.integer_or("store.max_size_gb", 16, 1, 4096));
   out.store_max_bytes = static_cast<size_t>(*store_gb) << 30;
+  MASH_TRY(min_free, cfg.integer_or("store.min_free_mb", 256, 0, 1'000'000));
+  out.store_min_free_mb = static_cast<uint64_t>(*min_free);
   MASH_TRY(vault_key, cfg.path_or("store.vault_key", "vault.key"));
   out.vault_key = *vault_key;
   MASH_TRY(pseudonym_key, cfg.path_or("audit.pseudonym_key", "pseudonym.key"));

@@ -40,6 +40,8 @@ struct BrokerConfig {
   // [store]: the broker's own data (users and sessions; enquiries later), LMDB.
   std::filesystem::path store_dir;               // dir, default "store"
   size_t store_max_bytes = size_t{16} << 30;     // max_size_gb: the store's size limit (a sparse map)
+  uint64_t store_min_free_mb = 256;              // min_free_mb: below this free on the store's or the audit
+                                                 // log's disk, /readyz says not ready and enquiries are refused
   std::filesystem::path policy_signer;           // [policy] signer: the ISA signer's public key
   std::filesystem::path vault_key;               // vault_key: case content's master key (made if absent)
   std::filesystem::path pseudonym_key;           // [audit] pseudonym_key: the DPO's search key (made if absent)

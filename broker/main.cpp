@@ -321,6 +321,16 @@ int main(int argc, char** argv) {
   // Every io thread and every pool thread may read at once (DPO searches, answer checks).
   audit_options.max_readers = 2 * (config->threads + config->io_threads) + 32;
   audit_options.map_size = config->audit_max_bytes;
+  audit_options.on_verify = [&log](const std::string& event, uint64_t done, uint64_t total, const std::string& detail) {
+    if (event == "damaged") {
+      log.error("audit-log-damaged", {{"checked", done}, {"records", total}, {"problem", detail},
+                                      {"action", "the hub refuses new work; run mash-audit verify and restore the audit store from backup"}});
+    } else if (event == "verified") {
+      log.info("audit-log-verified", {{"records", total}});
+    } else {
+      log.info("audit-log-verifying", {{"checked", done}, {"records", total}});
+    }
+  };
   auto audit = mash::AuditLog::open(config->audit_dir, audit_options, std::move(audit_key).value());
   if (!audit.ok()) {
     std::cerr << "mash-broker: audit log " << config->audit_dir.string() << ": " << audit.error().message << "\n";
@@ -355,6 +365,8 @@ int main(int argc, char** argv) {
     api_options.agreement_version = static_cast<int64_t>(config->listener.policy_bundle->version);
   }
   api_options.session_idle_s = config->session_idle.count();
+  api_options.data_dirs = {config->store_dir, config->audit_dir};
+  api_options.min_free_mb = config->store_min_free_mb;
   mash::broker::Api api(api_options, **users, **audit, registry, log.child("api"));
   // The web interface: from [http] web_dir, or else where the build and the install put it.
   std::optional<mash::broker::WebAssets> web;

@@ -1,42 +1,15 @@
 #include "audit_log.h"
 
+#include "audit_store_layout.h"
+
 #include <future>
 #include <stdexcept>
 
 namespace mash {
 
+using namespace audit_layout;
+
 namespace {
-
-std::string node_key(unsigned level, uint64_t index) {
-  return std::string(1, static_cast<char>(level)) + be64(index);
-}
-
-std::string_view as_view(const merkle::Hash& h) {
-  return {reinterpret_cast<const char*>(h.data()), h.size()};
-}
-
-std::span<const uint8_t> bytes_of(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-// Perfect subtree hashes read from the nodes database within one transaction.
-class DbNodes : public merkle::NodeSource {
- public:
-  DbNodes(const Txn& txn, Dbi nodes) : txn_(txn), nodes_(nodes) {}
-  merkle::Hash node(unsigned level, uint64_t index) const override {
-    auto v = txn_.get(nodes_, node_key(level, index));
-    if (!v.ok() || !*v || (*v)->size() != 32) {
-      throw std::runtime_error("node " + std::to_string(level) + "/" + std::to_string(index) + " missing");
-    }
-    merkle::Hash h;
-    std::copy((*v)->begin(), (*v)->end(), reinterpret_cast<char*>(h.data()));
-    return h;
-  }
-
- private:
-  const Txn& txn_;
-  Dbi nodes_;
-};
 
 bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
@@ -77,6 +50,13 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::filesystem::path& di
   if (auto st = log->load(); !st.ok()) return st.error();
   log->last_checkpoint_time_ = std::chrono::steady_clock::now();
   log->writer_ = std::thread([raw = log.get()] { raw->run(); });
+  if (log->options_.verify_at_open && log->checkpoint_size_ > 0) {
+    log->verifier_ = std::thread([raw = log.get(), size = log->checkpoint_size_, root = log->checkpoint_root_] {
+      raw->verify_all(size, root);
+    });
+  } else {
+    log->verify_done_ = true;
+  }
   return log;
 }
 
@@ -132,17 +112,23 @@ Status AuditLog::load() {
                               "); refusing to append to a log whose history changed");
       }
       checkpoint_size_ = c->size;
+      checkpoint_root_ = c->root;
       latest_checkpoint_ = note;
     }
   } catch (const std::runtime_error& e) {
     return make_error(ErrorCode::kDataLoss, std::string("audit store: ") + e.what());
   }
+  // The records since the checkpoint are not covered by its signature: checked now. Damage
+  // fails the log closed (it stays open for reading and verification).
+  if (auto st = check_records(*txn, checkpoint_size_, size_); !st.ok()) damaged_ = st;
   if (auto st = txn->commit(); !st.ok()) return st;
   durable_size_ = size_;
   return {};
 }
 
 AuditLog::~AuditLog() {
+  verify_stop_ = true;
+  if (verifier_.joinable()) verifier_.join();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -164,7 +150,13 @@ void AuditLog::append_async(std::string record, std::vector<IndexKey> keys,
     }
   }
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (!damaged_.ok()) {
+      Error e = damaged_.error();
+      lock.unlock();
+      done(e);  // fail closed: nothing more goes into a log found damaged
+      return;
+    }
     if (stopping_) {
       done(make_error(ErrorCode::kUnavailable, "audit log is closing"));
       return;
@@ -206,8 +198,11 @@ void AuditLog::run() {
       batch.clear();
     }
     bool due = std::chrono::steady_clock::now() - last_checkpoint_time_ >= options_.checkpoint_interval;
-    if (size_ > checkpoint_size_ && (due || stop || requested)) {
-      if (auto st = write_checkpoint(); !st.ok()) {
+    if (size_ > checkpoint_size_ && (due || stop || requested) && integrity().ok()) {
+      // Nothing is signed that does not hash to the tree: a damaged record fails the log closed.
+      if (auto st = check_new_records(); !st.ok()) {
+        set_damaged(st.error());
+      } else if (auto st = write_checkpoint(); !st.ok()) {
         std::lock_guard lock(mutex_);
         health_ = st;
       }
@@ -222,6 +217,10 @@ void AuditLog::run() {
 }
 
 void AuditLog::write_batch(std::vector<Pending>& batch) {
+  if (Status d = integrity(); !d.ok()) {
+    for (auto& p : batch) p.done(d.error());
+    return;
+  }
   auto saved_frontier = frontier_;
   uint64_t saved_size = size_;
   auto fail = [&](const Error& e) {
@@ -303,6 +302,7 @@ Result<std::string> AuditLog::checkpoint_now() {
   if (!checkpoint_done_.wait_for(lock, std::chrono::seconds(30), [&] { return !checkpoint_requested_; })) {
     return make_error(ErrorCode::kUnavailable, "audit log writer did not make a checkpoint");
   }
+  if (!damaged_.ok()) return damaged_.error();
   if (!health_.ok()) return health_.error();
   if (latest_checkpoint_.empty()) return make_error(ErrorCode::kFailedPrecondition, "audit log is empty");
   return latest_checkpoint_;
@@ -310,7 +310,13 @@ Result<std::string> AuditLog::checkpoint_now() {
 
 Status AuditLog::healthy() const {
   std::lock_guard lock(mutex_);
+  if (!damaged_.ok()) return damaged_;
   return health_;
+}
+
+Status AuditLog::integrity() const {
+  std::lock_guard lock(mutex_);
+  return damaged_;
 }
 
 uint64_t AuditLog::size() const {

@@ -16,6 +16,7 @@
 // perfect subtree), checkpoints (size -> signed note), index (name\0value\0index -> ""), meta.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -47,6 +48,12 @@ struct AuditLogOptions {
   size_t map_size = size_t{8} << 30;        // LMDB map (sparse file); the store's size limit
   bool sync = true;                         // false only for benchmarks of the non-durable path
   unsigned max_readers = 126;               // concurrent read transactions (threads reading at once)
+  // Integrity while running (audit_integrity.cpp): at open, the records since the last signed
+  // checkpoint are checked at once and every earlier one in the background; before each new
+  // checkpoint, the records it covers. Told of the background check: event "progress",
+  // "verified" or "damaged", records done, records to do, and what was found.
+  bool verify_at_open = true;
+  std::function<void(const std::string& event, uint64_t done, uint64_t total, const std::string& detail)> on_verify;
 };
 
 using IndexKey = std::pair<std::string, std::string>;
@@ -67,7 +74,14 @@ class AuditLog {
   void append_async(std::string record, std::vector<IndexKey> keys,
                     std::function<void(Result<uint64_t>)> done);
 
+  // Ok, or why appends fail: the last batch's error, or damage found in the stored records.
   Status healthy() const;
+  // Damage found in the stored records (the log then fails closed: every append and checkpoint
+  // is refused, naming the record); ok if none has been found.
+  Status integrity() const;
+  // The background verification: records verified so far, and whether it has finished.
+  uint64_t verified() const { return verified_.load(); }
+  bool verification_done() const { return verify_done_.load(); }
   uint64_t size() const;  // records durably in the tree
 
   Result<std::string> record(uint64_t index) const;
@@ -107,6 +121,12 @@ class AuditLog {
   void write_batch(std::vector<Pending>& batch);
   Status write_checkpoint();
   merkle::Hash frontier_root(uint64_t size) const;
+  // audit_integrity.cpp: each record in [from, to) hashes to its stored leaf node; the stored
+  // tree's root at size_ is the writer's; the whole store against the checkpoint at open.
+  Status check_records(const Txn& txn, uint64_t from, uint64_t to) const;
+  Status check_new_records() const;  // before a checkpoint: [checkpoint_size_, size_) and the root
+  void verify_all(uint64_t size, merkle::Hash root);
+  void set_damaged(const Error& e);
 
   Env env_;
   AuditLogOptions options_;
@@ -130,6 +150,11 @@ class AuditLog {
   uint64_t size_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_time_;  // writer thread only
   std::thread writer_;
+  Status damaged_;  // under mutex_
+  merkle::Hash checkpoint_root_{};  // of the checkpoint found at open
+  std::atomic<bool> verify_stop_{false}, verify_done_{false};
+  std::atomic<uint64_t> verified_{0};
+  std::thread verifier_;
 };
 
 // Read-only access to a store (or a copy) without its signing key: for export and inspection.

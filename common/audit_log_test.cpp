@@ -272,3 +272,65 @@ TEST_CASE("a store whose history no longer matches its checkpoint is not appende
   CHECK(reopened.error().code == ErrorCode::kDataLoss);
   CHECK(reopened.error().message.find("does not match the stored tree") != std::string::npos);
 }
+
+TEST_CASE("damage to stored records is found while the log runs, and the log fails closed naming the record",
+          "[audit][tamper]") {
+  TempDir dir;
+  fill(dir, 5000);
+  auto open_watched = [&](std::vector<std::string>& events) {
+    AuditLogOptions o;
+    o.origin = kOrigin;
+    o.on_verify = [&events](const std::string& event, uint64_t, uint64_t, const std::string& detail) {
+      events.push_back(event + ": " + detail);
+    };
+    auto log = AuditLog::open(dir.path(), o, test_key());
+    REQUIRE(log.ok());
+    return std::move(log).value();
+  };
+  {
+    // Intact: the background check gets through every record and says so.
+    std::vector<std::string> events;
+    auto log = open_watched(events);
+    REQUIRE(mash::testing::wait_until([&] { return log->verification_done(); }, std::chrono::milliseconds(20'000)));
+    CHECK(log->verified() == 5000);
+    CHECK(log->integrity().ok());
+    CHECK(log->append(rec(5000)).ok());
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back() == "verified: ");
+  }
+  SECTION("one byte of a record changed") {
+    tamper(dir, [](Txn& t, Dbi leaves, Dbi, Dbi, Dbi) {
+      std::string r(**t.get(leaves, be64(4321)));
+      r[5] ^= 1;
+      REQUIRE(t.put(leaves, be64(4321), r).ok());
+    });
+    std::vector<std::string> events;
+    auto log = open_watched(events);
+    REQUIRE(mash::testing::wait_until([&] { return log->verification_done(); }, std::chrono::milliseconds(20'000)));
+    REQUIRE_FALSE(log->integrity().ok());
+    CHECK(log->integrity().error().message.find("record 4321 does not match its hash") != std::string::npos);
+    CHECK(log->healthy().error().message.find("record 4321") != std::string::npos);
+    // Fail closed: nothing is appended to it, and no checkpoint is signed over it.
+    auto refused = log->append(rec(6000));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::kDataLoss);
+    CHECK(log->size() == 5001);
+    CHECK_FALSE(log->checkpoint_now().ok());
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back().rfind("damaged: ", 0) == 0);
+  }
+  SECTION("a record and its leaf hash both changed: the records no longer hash to the signed checkpoint") {
+    tamper(dir, [](Txn& t, Dbi leaves, Dbi, Dbi, Dbi nodes) {
+      std::string r = "{\"type\":\"test\",\"n\":999}";
+      REQUIRE(t.put(leaves, be64(17), r).ok());
+      auto h = merkle::leaf_hash(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(r.data()), r.size()));
+      REQUIRE(t.put(nodes, std::string(1, '\0') + be64(17), std::string_view(reinterpret_cast<const char*>(h.data()), 32)).ok());
+    });
+    std::vector<std::string> events;
+    auto log = open_watched(events);
+    REQUIRE(mash::testing::wait_until([&] { return log->verification_done(); }, std::chrono::milliseconds(20'000)));
+    REQUIRE_FALSE(log->integrity().ok());
+    CHECK(log->integrity().error().message.find("do not hash to the signed checkpoint") != std::string::npos);
+    CHECK_FALSE(log->append(rec(6000)).ok());
+  }
+}

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -63,7 +65,7 @@ std::vector<std::string> submit_many(ApiHub& hub, const std::string& bearer_args
 
 // The value of one line of Prometheus text ("name{labels} value"), or -1.
 long metric(const std::string& text, const std::string& series) {
-  auto at = text.find(series + " ");
+  auto at = ("\n" + text).find("\n" + series + " ");  // a sample line, not its # HELP
   if (at == std::string::npos) return -1;
   return std::stol(text.substr(at + series.size() + 1));
 }
@@ -307,5 +309,153 @@ TEST_CASE("faults: a hub killed at random moments under load loses no acknowledg
   }
   for (const auto& [id, n] : answers) REQUIRE(n == 1);  // acknowledged or not, none twice
   REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "audit").string()) + " --pubkey " +
+                  shell_quote((d / "audit.key.pub").string()), &out) == 0);
+}
+
+TEST_CASE("faults: one byte changed in an audit record or a case record is reported while the hub runs",
+          "[e2e][fault]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  hub.use_agreement();
+  // Checkpoints every 10 s: time to damage a record before the next one is signed.
+  std::string cfg = read_file(d / "broker.toml");
+  const std::string origin = "origin = \"mash-broker/test\"";
+  cfg.replace(cfg.find(origin), origin.size(), origin + "\ncheckpoint_interval_ms = 10000");
+  write_file(d / "broker.toml", cfg);
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  auto first = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  auto second = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  REQUIRE(first.status == 201);
+  REQUIRE(second.status == 201);
+  const std::string id1 = first.j()["id"], id2 = second.j()["id"];
+
+  // The case store: the first enquiry's record is damaged. It is reported as such; the list and
+  // the other enquiry still answer.
+  REQUIRE(run(kBin + "/store-damage " + shell_quote((d / "store").string()) + " enquiries " + id1 + " 3", &out) == 0);
+  auto broken = hub.call("GET", "/api/v1/enquiries/" + id1, "", rita);
+  CHECK(broken.status == 500);
+  CHECK(broken.j()["error"]["code"] == "damaged");
+  CHECK(hub.call("GET", "/api/v1/enquiries/" + id2, "", rita).status == 200);
+  CHECK(hub.call("GET", "/api/v1/enquiries", "", rita).j()["enquiries"].size() == 2);
+  CHECK(hub.broker->log().find("enquiry-record-damaged") != std::string::npos);
+
+  // The audit store: the newest record is damaged before the next checkpoint. No checkpoint is
+  // signed over it; the hub fails closed and says which record.
+  const long size = metric(hub.call("GET", "/metrics").body, "mash_audit_log_records");
+  REQUIRE(size > 0);
+  REQUIRE(run(kBin + "/store-damage " + shell_quote((d / "audit").string()) + " leaves be64:" + std::to_string(size - 1), &out) == 0);
+  bool closed = wait_until([&] { return hub.call("GET", "/readyz").status == 503; }, 30'000ms);
+  INFO(hub.broker->log());
+  REQUIRE(closed);
+  auto ready = hub.call("GET", "/readyz").j();
+  CHECK(ready["checks"]["audit_log"].get<std::string>().find("record " + std::to_string(size - 1)) != std::string::npos);
+  CHECK(hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita).status == 503);
+  CHECK(hub.call("GET", "/metrics").body.find("mash_audit_log_intact 0") != std::string::npos);
+  CHECK(hub.broker->log().find("audit-log-damaged") != std::string::npos);
+
+  // Started again on the damaged store, it says so at once.
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(10'000ms) != -1);
+  hub.broker.reset();
+  hub.start();
+  CHECK(wait_until([&] { return hub.call("GET", "/readyz").status == 503; }, 15'000ms));
+}
+
+namespace {
+
+// A small tmpfs for the hub's stores, unmounted when the test ends. Mounting needs root and a
+// kernel that allows it; where it does not, the test says so and does nothing.
+struct SmallDisk {
+  std::filesystem::path dir;
+  bool mounted = false;
+  SmallDisk(std::filesystem::path d, int mb) : dir(std::move(d)) {
+    std::filesystem::create_directories(dir);
+    std::string out;
+    mounted = run("mount -t tmpfs -o size=" + std::to_string(mb) + "m tmpfs " + shell_quote(dir.string()) + " 2>&1", &out) == 0;
+  }
+  ~SmallDisk() {
+    std::string out;
+    if (mounted) run("umount -l " + shell_quote(dir.string()), &out);
+  }
+  // Writes a file until the disk is full.
+  void fill() {
+    std::ofstream f(dir / "filler", std::ios::binary);
+    const std::string block(1 << 20, 'x');
+    while (f.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
+  void free_up() { std::filesystem::remove(dir / "filler"); }
+};
+
+}  // namespace
+
+TEST_CASE("faults: with the hub's disk full it refuses new enquiries and says why, and once space is freed all resumes by itself",
+          "[e2e][fault][slow]") {
+  ApiHub hub;
+  const auto& d = hub.pki.dir();
+  std::string out;
+  SmallDisk disk(d / "data", 64);
+  if (!disk.mounted) {
+    WARN("tmpfs cannot be mounted here (not root, or not allowed): the full-disk test did not run");
+    return;
+  }
+  hub.setup_police(agreement_for_load());
+  std::string cfg = read_file(d / "broker.toml");
+  auto move_dir = [&](const std::string& from, const std::string& to) {
+    const std::string line = "dir = \"" + (d / from).string() + "\"";
+    REQUIRE(cfg.find(line) != std::string::npos);
+    cfg.replace(cfg.find(line), line.size(), "dir = \"" + (d / "data" / to).string() + "\"\nmax_size_gb = 1");
+  };
+  move_dir("store", "store");
+  move_dir("audit", "audit");
+  cfg.replace(cfg.find("max_size_gb = 1"), 15, "max_size_gb = 1\nmin_free_mb = 4");
+  write_file(d / "broker.toml", cfg);
+  REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
+  hub.start();
+  const std::string rita = hub.bearer("rita.r", "rita's long passphrase");
+  REQUIRE(hub.call("GET", "/readyz").status == 200);
+  // 100 enquiries wait for the police, whose agent is down.
+  const auto ids = submit_many(hub, rita, 100);
+  REQUIRE(ids.size() == 100);
+
+  // The disk fills up.
+  disk.fill();
+  auto ready = hub.call("GET", "/readyz");
+  CHECK(ready.status == 503);
+  CHECK(ready.j()["checks"]["disk"].get<std::string>().find("MB free on the disk of") != std::string::npos);
+  auto refused = hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita);
+  CHECK(refused.status == 503);
+  CHECK(refused.j()["error"]["code"] == "disk-full");
+  // The agent comes up meanwhile: what it acknowledges and answers cannot be stored yet.
+  auto agent = hub.start_police();
+  std::this_thread::sleep_for(3s);
+
+  // Space is freed: without restarting anything, every queued enquiry is answered and new ones
+  // are taken again.
+  disk.free_up();
+  std::map<std::string, std::string> status;
+  bool all = wait_until([&] {
+    status = police_statuses(hub, rita);
+    for (const auto& id : ids) {
+      if (status[id] != "answered") return false;
+    }
+    return true;
+  }, 60'000ms);
+  INFO(hub.broker->log());
+  INFO(agent->log());
+  REQUIRE(all);
+  CHECK(hub.call("GET", "/readyz").status == 200);
+  CHECK(hub.call("POST", "/api/v1/enquiries", enquiry_request().dump(), rita).status == 201);
+  agent->signal(SIGTERM);
+  REQUIRE(agent->wait(10'000ms) == 0);
+  hub.broker->signal(SIGTERM);
+  REQUIRE(hub.broker->wait(10'000ms) == 0);
+  const std::string records = exported_records(d / "data" / "audit", d / "audit.jsonl");
+  auto answers = count_by_enquiry(records, "answer.received");
+  for (const auto& id : ids) REQUIRE(answers[id] == 1);
+  REQUIRE(run(kBin + "/mash-audit verify --store " + shell_quote((d / "data" / "audit").string()) + " --pubkey " +
                   shell_quote((d / "audit.key.pub").string()), &out) == 0);
 }
