@@ -64,6 +64,7 @@ TEST_CASE("broker configuration errors name the key", "[config]") {
   check("[broker]\nio_threads = 0\n", "broker.io_threads:");
   check("[store]\nmax_size_gb = 0\n", "store.max_size_gb:");
   check("[store]\nmax_size_gb = \"big\"\n", "store.max_size_gb:");
+  check("[store]\nmin_free_mb = -1\n", "store.min_free_mb:");
 
 
   std::string without_audit = tls_section(pki).substr(tls_section(pki).find("[tls]"));

@@ -76,7 +76,7 @@ class ApiHub {
     auto f = pki.broker();
     write_file(d / "broker.toml",
                "[link]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n"
-               "[store]\ndir = \"" + (d / "store").string() + "\"\n"
+               "[store]\ndir = \"" + (d / "store").string() + "\"\nmin_free_mb = 16\n"
                "[users]\nmax_failed_logins = 3\nlockout_seconds = 600\n"
                "[audit]\ndir = \"" + (d / "audit").string() + "\"\nsigning_key = \"" + (d / "audit.key").string() +
                "\"\norigin = \"mash-broker/test\"\n"

@@ -411,7 +411,7 @@ TEST_CASE("faults: with the hub's disk full it refuses new enquiries and says wh
   };
   move_dir("store", "store");
   move_dir("audit", "audit");
-  cfg.replace(cfg.find("max_size_gb = 1"), 15, "max_size_gb = 1\nmin_free_mb = 4");
+  cfg.replace(cfg.find("min_free_mb = 16"), 16, "min_free_mb = 4");
   write_file(d / "broker.toml", cfg);
   REQUIRE(hub.user("add --id rita.r --role researcher --team west", "rita's long passphrase", &out) == 0);
   hub.start();
