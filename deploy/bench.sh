@@ -8,6 +8,11 @@
 #   deploy/bench.sh Roundtrip       an enquiry through the HTTPS API to five agents and back, with a
 #                                   real broker and agents on loopback (ROUNDTRIP_RUNS runs, default 3;
 #                                   ROUNDTRIP_COUNT enquiries at 32 concurrent, default 2000)
+#   deploy/bench.sh List            the enquiry list with LIST_COUNT enquiries stored (default
+#                                   200000, made through the API, police asked): latency of the
+#                                   first page and of later pages as the team's manager (LIST_CALLS
+#                                   calls each, default 300, one kept-alive connection), and the
+#                                   broker's resident memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +34,7 @@ cmake --build "$bdir" --target "${benches[@]}" audit_bench match-quality mash-sy
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
 echo "command: deploy/bench.sh ${*:-} (REPS=${REPS:-10}, build folder $bdir)"
 for b in "${benches[@]}"; do
-  [ "${1:-}" = Matching ] || [ "${1:-}" = Roundtrip ] && break
+  [ "${1:-}" = Matching ] || [ "${1:-}" = Roundtrip ] || [ "${1:-}" = List ] && break
   "$bdir"/bin/"$b" \
     --benchmark_repetitions="${REPS:-10}" \
     --benchmark_report_aggregates_only=true \
@@ -37,7 +42,7 @@ for b in "${benches[@]}"; do
 done
 # The audit log's own harness (durable appends, verification, proofs); skipped when a filter
 # is given that does not mention it.
-if [ -z "${1:-}" ] || { [[ "Audit" =~ ${1} ]] && [ "${1}" != Roundtrip ]; }; then
+if [ -z "${1:-}" ] || { [[ "Audit" =~ ${1} ]] && [ "${1}" != Roundtrip ] && [ "${1}" != List ]; }; then
   "$bdir"/bin/audit_bench "${AUDIT_RUNS:-5}"
 fi
 
@@ -111,4 +116,69 @@ JSON
     hub_stop "$rt/hub"
     sleep 1
   done
+fi
+
+# The enquiry list at scale: LIST_COUNT enquiries made through the API (one agency asked, its
+# agent answering as they come), then the list read as the researcher's browser reads it.
+if [ "${1:-}" = List ]; then
+  . deploy/lib/hub.sh
+  HUB_BIN="$bdir/bin"
+  ls_dir=$(mktemp -d); trap 'hub_stop "$ls_dir/hub"; rm -rf "$ls_dir"' EXIT
+  sed -e 's/^enquiries_per_user_per_hour = .*/enquiries_per_user_per_hour = 100000/' \
+      -e 's/^enquiries_per_user_per_day = .*/enquiries_per_user_per_day = 1000000/' \
+      policy/examples/tri-borough.toml > "$ls_dir/isa.toml"
+  link_port=${MASH_BENCH_PORT:-17443}; http_port=${MASH_BENCH_HTTP_PORT:-18443}
+  hub_port_free "$link_port" "set MASH_BENCH_PORT"; hub_port_free "$http_port" "set MASH_BENCH_HTTP_PORT"
+  hub_prepare "$ls_dir/hub" "$ls_dir/isa.toml" 2000 "$link_port" "$http_port" > "$ls_dir/prepare.log" 2>&1 \
+    || { cat "$ls_dir/prepare.log"; exit 1; }
+  hub_start "$ls_dir/hub" > /dev/null
+  broker_pid=$(head -1 "$ls_dir/hub/pids")
+  url="https://localhost:$http_port"
+  curl_hub() { curl -sS --cacert "$ls_dir/hub/pki/ca/ca.crt" --resolve "localhost:$http_port:127.0.0.1" "$@"; }
+  # A curl config asking for URL N times (awk, not yes | head: SIGPIPE under pipefail).
+  urls() { awk -v u="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"%s\"\noutput = \"/dev/null\"\n", u }'; }
+  token_of() {
+    local pw; pw=$(grep "^$1 " "$ls_dir/hub/logins.txt" | cut -d' ' -f2)
+    curl_hub -H 'Content-Type: application/json' \
+      -d "{\"user\": \"$1\", \"password\": \"$pw\", \"bearer\": true}" "$url/api/v1/session" |
+      sed -n 's/.*"token":"\([^"]*\)".*/\1/p'
+  }
+  # The agreement allows a user at most 100,000 enquiries an hour: the researcher makes half,
+  # their manager the other half, and the list is read as the manager (the team's, all of them).
+  researcher=$(token_of demo.researcher); token=$(token_of demo.manager)
+  cat > "$ls_dir/enquiry.json" <<JSON
+{"case_ref": "BENCH-LIST", "local_authority": "hammersmith-fulham", "brag": "amber",
+ "concerns": "Benchmark enquiry (synthetic data).", "purpose": "mash-risk-assessment",
+ "legal_basis": "ca1989-s17", "consent": "given",
+ "subjects": [{"ref": "s1", "role": "child", "forenames": "Ada", "surname": "Bench", "date_of_birth": "2015-01-02"}],
+ "agencies": [{"agency": "police", "justification": "benchmark: police knowledge", "fields": ["police.known"]}]}
+JSON
+  n=${LIST_COUNT:-200000}
+  echo "== the enquiry list with $n enquiries stored"
+  start=$(date +%s)
+  for ((made = 0; made < n; made += 10000)); do
+    batch=$(( n - made < 10000 ? n - made : 10000 ))
+    urls "$url/api/v1/enquiries" $((batch)) > "$ls_dir/curl.cfg"
+    who=$([ $(( made / 10000 % 2 )) -eq 0 ] && echo "$researcher" || echo "$token")
+    curl_hub -Z --no-progress-meter --parallel-max 16 -H "Authorization: Bearer $who" -H 'Content-Type: application/json' \
+      --data-binary @"$ls_dir/enquiry.json" -K "$ls_dir/curl.cfg" -w '%{http_code}\n' > "$ls_dir/codes.txt"
+    bad=$(grep -vc '^201$' "$ls_dir/codes.txt" || true)
+    [ "$bad" -eq 0 ] || { echo "   $bad of $batch not accepted:"; sort "$ls_dir/codes.txt" | uniq -c; exit 1; }
+  done
+  echo "   made $n in $(( $(date +%s) - start )) s ($(( n / ( $(date +%s) - start + 1 ) ))/s, police answering meanwhile)"
+  # Resident memory: the process's own (heap and stacks), and the pages of the stores' memory maps
+  # it has touched (the kernel's page cache, shared with the files, given back under pressure).
+  rss() { awk '/VmRSS/ { t = $2 } /RssAnon/ { a = $2 } /RssFile/ { f = $2 } END { printf "%d MB (own %d MB, mapped store files %d MB)", t / 1024, a / 1024, f / 1024 }' /proc/"$broker_pid"/status; }
+  echo "   broker resident memory after making them: $(rss)"
+  calls=${LIST_CALLS:-300}
+  percentiles() { sort -n | awk '{ v[NR] = $1 * 1000 } END { printf "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%d calls)\n", v[int(NR * 0.5) + 1], v[int(NR * 0.9) + 1], v[int(NR * 0.99) + 1], v[NR], NR }'; }
+  urls "$url/api/v1/enquiries?limit=50" $((calls)) > "$ls_dir/list.cfg"
+  echo "   first page (limit=50): $(curl_hub -H "Authorization: Bearer $token" -K "$ls_dir/list.cfg" -w '%{time_total}\n' | percentiles)"
+  cursor=$(curl_hub -H "Authorization: Bearer $token" "$url/api/v1/enquiries?limit=200" | sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p')
+  urls "$url/api/v1/enquiries?limit=200&cursor=$cursor" $((calls)) > "$ls_dir/page.cfg"
+  echo "   a later page (limit=200): $(curl_hub -H "Authorization: Bearer $token" -K "$ls_dir/page.cfg" -w '%{time_total}\n' | percentiles)"
+  urls "$url/api/v1/enquiries?limit=50&status=queued" $((calls / 10)) > "$ls_dir/filter.cfg"
+  echo "   a filter few match (status=queued): $(curl_hub -H "Authorization: Bearer $token" -K "$ls_dir/filter.cfg" -w '%{time_total}\n' | percentiles)"
+  echo "   broker resident memory after the reads: $(rss)"
+  hub_stop "$ls_dir/hub"
 fi
