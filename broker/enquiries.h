@@ -1,7 +1,9 @@
 // Enquiries at the hub: checked against the agreement (enquiry_request.h), recorded, signed,
 // delivered to each chosen agency (delivery.h), and their answers kept. The parts:
 //
-//   enquiries.cpp       submission (with idempotency keys), decisions, lookups flagged, gauges
+//   enquiries.cpp       opening, the audit log, follow-ups, idempotent replays, decisions, gauges
+//   enquiry_submit.cpp  submission: checked, recorded, stored with its signed copies, queued;
+//                       rate limits and repeated lookups flagged
 //   enquiry_link.cpp    acknowledgements, answers and refusals from the agents, in batches
 //   enquiry_views.cpp   the list, the consolidated picture, the front-door export, status events
 //   enquiry_sweeps.cpp  overdue marks, retention purges, DPO erasures, start-up reconciliation
@@ -150,7 +152,12 @@ class EnquiryDesk {
   void abandon(const std::string& id, const std::string& case_ref, const std::string& why);
   Status reconcile();  // see open()
 
-  // Submission.
+  // Submission (enquiry_submit.cpp), in steps that share one Submission.
+  struct Submission;
+  EnquiryError rate_limited(const EnquiryActor& actor);
+  AuditEvent created_event(const Submission& sub) const;
+  void make_record_and_copies(Submission& sub);
+  Status store_submission(Submission& sub);
   std::optional<EnquiryError> check_follow_up(const std::string& follows, const EnquiryRequest& request,
                                               const EnquiryActor& actor);
   // The agreement's per-user limits on enquiries an hour and a day: takes a place in the

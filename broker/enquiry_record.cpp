@@ -1,10 +1,26 @@
 #include "enquiry_record.h"
 
+#include <algorithm>
+
 #include "clock.h"
+#include "crypto.h"
 
 namespace mash::broker {
 
 using nlohmann::json;
+
+// A new id: 6 bytes of the time (milliseconds, big-endian) and 10 random bytes. Ids made one
+// after another sort together, so every table keyed by them (here and at the agents) takes new
+// entries at its end: a commit then writes a few pages instead of one page per table per id.
+// The 80 random bits keep ids unguessable.
+std::string new_id_hex(std::vector<uint8_t>* raw) {
+  std::vector<uint8_t> b(16);
+  random_bytes(b);
+  const auto ms = static_cast<uint64_t>(std::max<int64_t>(unix_millis_now(), 0));
+  for (int i = 0; i < 6; ++i) b[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
+  if (raw) *raw = b;
+  return to_hex(b);
+}
 
 bool may_see(const std::string& owner, const std::string& team, const EnquiryActor& actor) {
   if (actor.role == "researcher") return !owner.empty() && owner == actor.user_id;

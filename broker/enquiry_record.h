@@ -33,6 +33,10 @@ struct EnquiryActor {
   std::string user_id, role, team;
 };
 
+// A new enquiry or delivery id (32 hex digits): 6 bytes of the time, then 10 random bytes;
+// `raw` gets the 16 bytes.
+std::string new_id_hex(std::vector<uint8_t>* raw = nullptr);
+
 // Need to know, the one rule: a researcher sees the enquiries they own, a manager their team's;
 // a DPO or an admin never sees case content.
 bool may_see(const std::string& owner, const std::string& team, const EnquiryActor& actor);
