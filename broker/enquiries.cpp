@@ -19,11 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string hash_hex(std::string_view s) {
-  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
-  return to_hex(h).substr(0, 32);
-}
-
 // Answer latency buckets (seconds) for /metrics.
 constexpr double kLatencyBounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10, 60, 600, 3600, 14400, 86400};
 // An idempotency key is honoured this long.

@@ -22,6 +22,11 @@ std::string new_id_hex(std::vector<uint8_t>* raw) {
   return to_hex(b);
 }
 
+std::string hash_hex(std::string_view s) {
+  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  return to_hex(h).substr(0, 32);
+}
+
 bool may_see(const std::string& owner, const std::string& team, const EnquiryActor& actor) {
   if (actor.role == "researcher") return !owner.empty() && owner == actor.user_id;
   if (actor.role == "manager") return !team.empty() && team == actor.team;

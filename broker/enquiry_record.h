@@ -37,6 +37,10 @@ struct EnquiryActor {
 // `raw` gets the 16 bytes.
 std::string new_id_hex(std::vector<uint8_t>* raw = nullptr);
 
+// The first 32 hex digits of the SHA-256 of free text: how the audit log refers to a concern, a
+// justification, a rationale or a note without holding it.
+std::string hash_hex(std::string_view s);
+
 // Need to know, the one rule: a researcher sees the enquiries they own, a manager their team's;
 // a DPO or an admin never sees case content.
 bool may_see(const std::string& owner, const std::string& team, const EnquiryActor& actor);

@@ -13,11 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string hash_hex(std::string_view s) {
-  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
-  return to_hex(h).substr(0, 32);
-}
-
 // A user asking about the same person more than this many times in the window is flagged.
 constexpr int kRepeatLookups = 3;
 constexpr int64_t kRepeatWindowMs = 30LL * 86'400'000;

@@ -14,11 +14,6 @@ namespace {
 const std::set<std::string> kErasureReasons = {"entered-in-error", "data-subject-request", "court-order",
                                                 "agreement-ended"};
 
-std::string hash_hex(std::string_view s) {
-  auto h = sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
-  return to_hex(h).substr(0, 32);
-}
-
 constexpr const char* kReconciled = "audit-reconciled-through";
 
 }  // namespace
