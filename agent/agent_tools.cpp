@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include <sys/statvfs.h>
+
 #include "agent_state.h"
 #include "audit_log.h"
 #include "clock.h"
@@ -218,6 +220,88 @@ int do_doctor(const AgentConfig& config, std::ostream& out) {
       } else {
         c.ok("extract", detail);
       }
+    }
+  }
+  // The hub's audit log as this agent witnessed it: an alarm stops enquiries until reset.
+  if (auto key = load_verify_key(config.broker_audit_key); !key.ok()) {
+    c.fail("hub audit witness", "witness.broker_audit_key: " + key.error().message);
+  } else if (auto w = Witness::open(config.witness_state, NoteVerifier(config.broker_audit_origin, *key),
+                                    config.broker_audit_origin);
+             !w.ok()) {
+    c.fail("hub audit witness", w.error().message);
+  } else if (w->alarmed()) {
+    c.fail("hub audit witness", "ALARM: " + w->alarm_reason() +
+                                    "; enquiries are refused. Ask the hub why its log changed, then run mash-agent "
+                                    "witness-reset --config FILE");
+  } else {
+    c.ok("hub audit witness", w->witnessed_size() ? "the hub's log witnessed up to " +
+                                                        std::to_string(w->witnessed_size()) + " records, consistent"
+                                                  : "no checkpoint witnessed yet (the first is trusted when the agent connects)");
+  }
+  // The agency's own disclosure log, every record checked (read only: safe while the agent runs).
+  if (!std::filesystem::exists(config.disclosure_dir / "data.mdb")) {
+    c.warn("disclosure log", config.disclosure_dir.string() + " not created yet: the agent makes it when it first runs");
+  } else if (auto key = load_signing_key(config.disclosure_key); key.ok()) {
+    auto report = verify_audit_store(config.disclosure_dir, NoteVerifier(config.disclosure_origin, key->verify_key()),
+                                     config.disclosure_origin);
+    if (!report.ok()) {
+      c.fail("disclosure log", report.error().message);
+    } else if (!report->ok()) {
+      c.fail("disclosure log", report->problems.front() + (report->problems.size() > 1 ? " (and " +
+                               std::to_string(report->problems.size() - 1) + " more)" : "") +
+                               ": restore it from backup; mash-audit verify --store " + config.disclosure_dir.string() +
+                               " lists every problem");
+    } else {
+      c.ok("disclosure log", std::to_string(report->records) + " records, " + std::to_string(report->checkpoints) +
+                                 " checkpoints, verified");
+    }
+  }
+  // What waits: answers the hub has not confirmed, answers not yet on the record, reviews.
+  if (auto state = AgentState::open(config.store_dir / "state"); !state.ok()) {
+    c.fail("answers waiting", state.error().message);
+  } else {
+    size_t outbox = 0, journal = 0, review = 0;
+    if (auto txn = (*state)->env().begin_read(); txn.ok()) {
+      auto count = [&](Dbi db, size_t& n) {
+        (void)txn->for_each_prefix(db, "", [&](std::string_view, std::string_view) { return ++n < 1'000'000; });
+      };
+      count((*state)->outbox(), outbox);
+      count((*state)->journal(), journal);
+    }
+    if (auto items = (*state)->review_items(); items.ok()) {
+      for (const auto& it : *items) review += it.state == "pending" ? 1 : 0;
+    }
+    const std::string detail = std::to_string(outbox) + " answers waiting for the hub's acknowledgement, " +
+                               std::to_string(review) + " waiting for review";
+    if (journal > 0) {
+      c.warn("answers waiting", std::to_string(journal) + " answers made but not yet on the disclosure record (the agent "
+                                "finishes them when it runs); " + detail);
+    } else if (outbox > 10'000) {
+      c.warn("answers waiting", detail + ": the hub is not acknowledging; check the hub connection below");
+    } else {
+      c.ok("answers waiting", detail);
+    }
+  }
+  // Disk space for the stores.
+  for (auto [name, dir] : {std::pair<const char*, std::filesystem::path>{"disk (store)", config.store_dir},
+                           {"disk (disclosure log)", config.disclosure_dir}}) {
+    struct statvfs fs {};
+    std::error_code ec;
+    while (!dir.empty() && !std::filesystem::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) {
+      dir = dir.parent_path();  // not made yet: the disk it will be made on
+    }
+    if (::statvfs(dir.c_str(), &fs) != 0) {
+      c.fail(name, dir.string() + ": cannot be read");
+      continue;
+    }
+    const uint64_t free_mb = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / (1024 * 1024);
+    const std::string detail = std::to_string(free_mb) + " MB free on the disk of " + dir.string();
+    if (free_mb < 256) {
+      c.fail(name, detail + ": free some space, or the agent cannot record its answers");
+    } else if (free_mb < 1024) {
+      c.warn(name, detail + ": less than 1 GB");
+    } else {
+      c.ok(name, detail);
     }
   }
   // The hub.

@@ -10,6 +10,7 @@
 
 #include "agent_config.h"
 #include "agent_tools.h"
+#include "backup_tool.h"
 #include "audit_log.h"
 #include "broker_link.h"
 #include "crypto.h"
@@ -34,6 +35,8 @@ constexpr const char* kUsage = R"(usage: mash-agent --config FILE [--check-confi
        mash-agent review resolve ID SUBJECT --candidate LOCAL_ID|none --config FILE
                          [--withhold FIELD,...] [--note TEXT] [--reviewer NAME]
        mash-agent doctor --config FILE
+       mash-agent backup --config FILE --out DIR
+       mash-agent restore --config FILE --from DIR
        mash-agent witness-reset --config FILE
        mash-agent keygen --out FILE
        mash-agent --help | --version
@@ -60,8 +63,14 @@ Commands:
                   confirmed, or none), approve (optionally withholding more
                   fields) or decline; the running agent sends the result
                   within a second
-  doctor          check certificates, keys, clock, the agreement, the extract and
+  doctor          check certificates, keys, clock, the agreement, the extract, the
+                  audit witness, the disclosure log, answers waiting, disk space and
                   the connection to the hub; one line per check with OK or the fix
+  backup          copy the extract, the state, the agreement, the disclosure log (the
+                  copy verified), the witness state and the signing key into a new
+                  folder DIR, while the agent runs; keep it as safe as this server
+  restore         put a backup back, with the agent stopped; refuses to overwrite
+                  anything (move the old stores aside first)
   keygen --out FILE  make this agency's signing key (FILE, 0600) and FILE.pub; it
                   signs answers and the disclosure log; give the .pub to the hub
   witness-reset   clear an audit witness alarm (after finding out why the hub's audit
@@ -216,7 +225,8 @@ int main(int argc, char** argv) {
     command = argv[1];
     first = 2;
   }
-  static const std::set<std::string> kCommands = {"", "witness-reset", "import", "match", "review", "doctor"};
+  static const std::set<std::string> kCommands = {"",      "witness-reset", "import", "match",
+                                                  "review", "doctor",       "backup", "restore"};
   if (!kCommands.count(command)) {
     std::cerr << "mash-agent: unknown command '" << command << "' (try --help)\n";
     return 2;
@@ -255,7 +265,7 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::string config_path;
+  std::string config_path, backup_dir;
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string& out) {
@@ -274,6 +284,10 @@ int main(int argc, char** argv) {
       ok = value(config_path);
     } else if (arg == "--check-config" && command.empty()) {
       check_only = true;
+    } else if (arg == "--out" && command == "backup") {
+      ok = value(backup_dir);
+    } else if (arg == "--from" && command == "restore") {
+      ok = value(backup_dir);
     } else if (arg == "--persons" && command == "import") {
       ok = value(args.persons);
     } else if (arg == "--facts" && command == "import") {
@@ -334,6 +348,14 @@ int main(int argc, char** argv) {
     std::cout << "mash-agent: witness reset" << (was.empty() ? " (there was no alarm)" : "; cleared alarm: " + was)
               << "\n";
     return 0;
+  }
+  if (command == "backup" || command == "restore") {
+    if (backup_dir.empty()) {
+      std::cerr << "mash-agent: usage: mash-agent " << command << " --config FILE "
+                << (command == "backup" ? "--out" : "--from") << " DIR\n";
+      return 2;
+    }
+    return mash::agent::run_backup_tool(*config, command, backup_dir, std::cout, std::cerr);
   }
   if (!command.empty()) return mash::agent::run_tool(*config, args, std::cout, std::cerr);
   return run_agent(*config, check_only, config_path);

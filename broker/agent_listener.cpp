@@ -496,6 +496,24 @@ Witness* AgentListener::witness_for(const std::string& agency) {
   return raw;
 }
 
+std::map<std::string, AgentListener::WitnessState> AgentListener::witness_states() {
+  std::map<std::string, WitnessState> out;
+  for (const auto& [agency, key] : options_.agency_keys) {
+    Witness* w = witness_for(agency);  // loads the state file of an agency not seen since start
+    WitnessState& st = out[agency];
+    if (!w) {
+      st.alarmed = true;
+      st.reason = "the witness state cannot be read (see the broker's log)";
+      continue;
+    }
+    std::lock_guard lock(witness_mutex_);
+    st.alarmed = w->alarmed();
+    st.reason = w->alarm_reason();
+    st.witnessed_size = w->witnessed_size();
+  }
+  return out;
+}
+
 void AgentListener::on_agency_witness_step(LinkSession& session, const std::string& agency,
                                            const Witness::Step& step) {
   handle_witness_step(session, step, log_, "agency-witness", LogField("agency", agency),

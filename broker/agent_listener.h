@@ -106,6 +106,15 @@ class AgentListener : public std::enable_shared_from_this<AgentListener> {
   void update_tls(TlsContext tls);
 
   const AgentListenerCounters& counters() const { return counters_; }
+
+  // How the broker's witness of each agency's disclosure log stands (for the admin and
+  // /metrics): every agency with a disclosure-log key configured.
+  struct WitnessState {
+    bool alarmed = false;
+    std::string reason;          // the alarm's, if alarmed
+    uint64_t witnessed_size = 0;  // records in the newest checkpoint witnessed (0: none yet)
+  };
+  std::map<std::string, WitnessState> witness_states();
   size_t open_connections() const { return open_.load(); }
 
  private:

@@ -507,6 +507,13 @@ HttpResponse Api::metrics() {
   for (const auto& [status, n] : requests_by_status_) m << "mash_http_requests_total{status=\"" << status << "\"} " << n << "\n";
   m << "# HELP mash_logins_total Sign-in attempts by outcome.\n# TYPE mash_logins_total counter\n";
   for (const auto& [outcome, n] : logins_by_outcome_) m << "mash_logins_total{outcome=\"" << outcome << "\"} " << n << "\n";
+  if (listener_) {
+    m << "# HELP mash_agency_witness_alarm 1 when the hub's witness of an agency's disclosure log is in alarm.\n"
+         "# TYPE mash_agency_witness_alarm gauge\n";
+    for (const auto& [agency, w] : listener_->witness_states()) {
+      m << "mash_agency_witness_alarm{agency=\"" << agency << "\"} " << (w.alarmed ? 1 : 0) << "\n";
+    }
+  }
   if (desk_) m << desk_->metrics_text();
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
@@ -681,9 +688,20 @@ HttpResponse Api::agencies(const Caller& c) {
   };
   std::map<std::string, ConnectedAgent> connected;
   for (auto& a : registry_.snapshot()) connected.emplace(a.agency, a);
+  std::map<std::string, AgentListener::WitnessState> witness;
+  if (listener_) witness = listener_->witness_states();
   json out = json::array();
   auto add = [&](const std::string& id, const std::string& name, bool in_agreement) {
     json j = {{"id", id}, {"name", name}, {"in_agreement", in_agreement}, {"connected", false}};
+    // The hub's witness of the agency's disclosure log: "ok", "alarm" (with why: the agency's
+    // log no longer extends what the hub witnessed; see mash-broker witness-reset), or
+    // "not-witnessed" (no disclosure-log key configured for it).
+    if (auto w = witness.find(id); w != witness.end()) {
+      j["witness"] = {{"state", w->second.alarmed ? "alarm" : "ok"}, {"witnessed_size", w->second.witnessed_size}};
+      if (w->second.alarmed) j["witness"]["reason"] = w->second.reason;
+    } else {
+      j["witness"] = {{"state", "not-witnessed"}};
+    }
     if (auto it = connected.find(id); it != connected.end()) {
       j["connected"] = true;
       j["peer"] = it->second.peer;

@@ -52,6 +52,8 @@ class Api {
   HttpResponse handle(const HttpRequest& request);
   // Enquiries need the agreement; without one these endpoints answer 503.
   void set_desk(EnquiryDesk* desk) { desk_ = desk; }
+  // The agent link, for each agency's disclosure-log witness state (admin and /metrics).
+  void set_listener(AgentListener* listener) { listener_ = listener; }
   // The DPO's person searches turn details into pseudonyms with the hub's key.
   void set_pseudonymizer(Pseudonymizer p) { pseudonymizer_.emplace(std::move(p)); }
   // The agreement in force, for the form's choices (GET /api/v1/agreement) and the admin's view
@@ -95,6 +97,7 @@ class Api {
   AuditLog& audit_;
   AgentRegistry& registry_;
   EnquiryDesk* desk_ = nullptr;
+  AgentListener* listener_ = nullptr;
   std::optional<Pseudonymizer> pseudonymizer_;
   const policy::Agreement* agreement_ = nullptr;
   const WebAssets* web_ = nullptr;

@@ -29,6 +29,7 @@
 #include "audit_cli.h"
 #include "audit_log.h"
 #include "crypto.h"
+#include "backup_cli.h"
 #include "broker_config.h"
 #include "log.h"
 #include "stop_signals.h"
@@ -42,6 +43,8 @@ namespace {
 constexpr const char* kUsage = R"(usage: mash-broker --config FILE
        mash-broker keygen --out FILE
        mash-broker witness-reset --config FILE --agency A
+       mash-broker backup --config FILE --out DIR
+       mash-broker restore --config FILE --from DIR
        mash-broker user add|passwd|disable|enable|list --config FILE [--id ID] [--name NAME]
                    [--role ROLE] [--team TEAM]   (passwords are read from standard input)
        mash-broker audit search|timeline|sar|stats|flags ... (see mash-broker audit --help)
@@ -60,6 +63,11 @@ Commands:
   witness-reset       clear an alarm about an agency's disclosure log (after finding out why
                       its history changed; run it with the broker stopped); its next
                       checkpoint is trusted afresh
+  backup              copy the stores, the audit log (the copy verified), the agencies'
+                      witness states and the keys into a new folder DIR, while the broker
+                      runs; the folder holds the keys, so keep it as safe as the hub
+  restore             put a backup back where the configuration says, with the broker
+                      stopped; refuses to overwrite anything (move the old stores aside)
   audit ...           the data protection officer's tools over the audit store: search
                       by person, user, agency, case, type and dates; a case timeline;
                       a subject access report; access statistics; unusual patterns
@@ -269,6 +277,9 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "user") return user_command(argc, argv);
   if (argc > 1 && std::string(argv[1]) == "audit") return mash::broker::run_audit_command(argc - 1, argv + 1);
   if (argc > 1 && std::string(argv[1]) == "witness-reset") return witness_reset(argc, argv);
+  if (argc > 1 && (std::string(argv[1]) == "backup" || std::string(argv[1]) == "restore")) {
+    return mash::broker::run_backup_command(argc, argv);
+  }
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -506,6 +517,7 @@ int main(int argc, char** argv) {
   config->listener.software = std::string("mash-broker ") + MASH_VERSION;
   auto listener = std::make_shared<mash::broker::AgentListener>(
       io, (*tls)->current(), config->listener, log.child("link"), registry, audit->get());
+  api.set_listener(listener.get());
   if (desk) {
     desk->attach(listener.get());
     mash::broker::AgentListenerHandlers handlers;

@@ -197,6 +197,14 @@ Result<Env> Env::open(const std::filesystem::path& dir, EnvOptions opts) {
   return Env(std::move(state));
 }
 
+Status Env::copy_to(const std::filesystem::path& dir) const {
+  if (!state_ || state_->env == nullptr) return ended_error("copy_to");
+  if (int rc = mdb_env_copy2(state_->env, dir.c_str(), MDB_CP_COMPACT); rc != 0) {
+    return lmdb_error(rc, "cannot copy the LMDB environment to " + dir.string(), state_->env);
+  }
+  return {};
+}
+
 Result<Txn> Env::begin_read() const {
   if (!state_ || state_->env == nullptr) return ended_error("begin_read");
   MDB_txn* txn = nullptr;

@@ -65,6 +65,9 @@ class Env {
 
   Result<Txn> begin_read() const;
   Result<Txn> begin_write();
+  // A consistent copy of the whole environment, compacted, into the empty directory `dir`
+  // (mdb_env_copy2 with MDB_CP_COMPACT: one read transaction, so writers go on meanwhile).
+  Status copy_to(const std::filesystem::path& dir) const;
 
  private:
   friend class Txn;

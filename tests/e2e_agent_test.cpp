@@ -693,6 +693,10 @@ TEST_CASE("agent: doctor checks each part and names the fix", "[e2e][agent]") {
   CHECK(rc == 0);
   CHECK(out.find("OK    hub connection") != std::string::npos);
   CHECK(out.find("OK    extract: 3 persons, 4 facts") != std::string::npos);
+  CHECK(out.find("OK    hub audit witness") != std::string::npos);
+  CHECK(out.find("OK    answers waiting: 0 answers waiting for the hub's acknowledgement, 0 waiting for review") !=
+        std::string::npos);
+  CHECK(out.find("OK    disk (store): ") != std::string::npos);
   CHECK(out.find("all checks passed") != std::string::npos);
   // A private key readable by others is caught.
   ::chmod((hub.pki.dir() / "police.key").c_str(), 0644);

@@ -219,6 +219,11 @@ TEST_CASE("a connected agent witnesses the broker's audit log and notices a roll
   CHECK(restarted->wait_for_log("audit-witness-alarm-active", 5000ms));
   restarted->signal(SIGTERM);
   restarted->wait(5000ms);
+  // The operator's check names it and the way out.
+  CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent doctor --config " + shell_quote((hub.pki.dir() / "police.toml").string()),
+            &out) != 0);
+  CHECK(out.find("FAIL  hub audit witness: ALARM: ") != std::string::npos);
+  CHECK(out.find("witness-reset") != std::string::npos);
   CHECK(run(std::string(MASH_BIN_DIR) + "/mash-agent witness-reset --config " +
                 shell_quote((hub.pki.dir() / "police.toml").string()),
             &out) == 0);
@@ -262,6 +267,20 @@ TEST_CASE("the broker witnesses an agency's disclosure log and notices a rollbac
   auto third = hub.start_agent("probation");
   CHECK(broker->wait_for_log("agency-witness-alarm agency=probation", 10000ms));
   CHECK(third->wait_for_log("broker-error code=9", 5000ms));
+  // The alarm shows where an operator looks: /metrics, and the admin's agencies (same source).
+  {
+    const std::string log = broker->log();
+    auto at = log.find("https-listening");
+    REQUIRE(at != std::string::npos);
+    at = log.find("port=", at);
+    const std::string port = log.substr(at + 5, log.find_first_not_of("0123456789", at + 5) - at - 5);
+    std::string metrics;
+    REQUIRE(run("curl -sS --cacert " + shell_quote(hub.pki.broker().ca.string()) + " --resolve broker.test:" + port +
+                    ":127.0.0.1 https://broker.test:" + port + "/metrics",
+                &metrics) == 0);
+    CHECK(metrics.find("mash_agency_witness_alarm{agency=\"probation\"} 1") != std::string::npos);
+    CHECK(metrics.find("mash_agency_witness_alarm{agency=\"police\"} 0") != std::string::npos);
+  }
   third->signal(SIGTERM);
   third->wait(5000ms);
   // The operator resets the alarm with the broker stopped; the next checkpoint is trusted afresh.

@@ -71,6 +71,16 @@ export async function users() {
   });
 }
 
+// The hub's witness of the agency's disclosure log.
+function witnessCell(w) {
+  if (!w || w.state === 'not-witnessed') return 'Not witnessed (no key configured)';
+  if (w.state === 'alarm') {
+    return h('span', {'data-witness-alarm': 'true'}, tag('Alarm', 'red'), ' ', w.reason || '',
+      ' Ask the agency to check its disclosure log; then run mash-broker witness-reset.');
+  }
+  return w.witnessed_size ? `Witnessed (${w.witnessed_size} records)` : 'Witnessed (no checkpoint yet)';
+}
+
 export async function agencies() {
   const el = page('Agencies');
   const data = await api('GET', '/api/v1/agencies');
@@ -81,10 +91,10 @@ export async function agencies() {
     return [when(ms), ' ', days < 0 ? tag('Expired', 'red') : days < 30 ? tag(`${days} days left`, 'orange') : tag(`${days} days left`, 'green')];
   };
   append(el, [heading('Agencies'), para('Each agency runs its own agent, which dials out to this hub. The certificate is the one the agent connected with.'),
-    table('', ['Agency', 'Connection', 'Since', 'Address', 'Software', 'Certificate expires'], data.agencies.map(a => ({
+    table('', ['Agency', 'Connection', 'Since', 'Address', 'Software', 'Certificate expires', 'Disclosure log'], data.agencies.map(a => ({
       attrs: {'data-agency': a.id},
       cells: [`${a.name || a.id}${a.in_agreement ? '' : ' (not in the agreement)'}`, a.connected ? tag('Connected', 'green') : tag('Not connected', 'red'),
-        when(a.since_ms), a.peer || '—', a.software || '—', expiry(a.certificate_expires_ms)]})), {id: 'agencies'})]);
+        when(a.since_ms), a.peer || '—', a.software || '—', expiry(a.certificate_expires_ms), witnessCell(a.witness)]})), {id: 'agencies'})]);
 }
 
 export async function agreement() {
